@@ -1,0 +1,3 @@
+from samwidgets.cli import main
+
+raise SystemExit(main())

