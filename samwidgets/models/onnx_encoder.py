@@ -1,0 +1,119 @@
+"""An optional ONNX Runtime (CPU) path for a torch image encoder.
+
+Why: on a small CPU the eager torch TinyViT encoder of LiteMedSAM takes about twice as long as the same
+graph run by ONNX Runtime (measured 2.2 s vs 1.0 s per slice on 2 cores; outputs equal to ~3e-6).
+
+What: :func:`onnx_encoder` exports ``module`` (a torch ``nn.Module`` taking one (1, 3, S, S) float32
+tensor and returning one tensor) to ``<cache dir>/onnx/<tag>-<key>.onnx`` on first use and opens an
+ONNX Runtime session on it; later processes reuse the file. The key hashes the weights id, the input
+shape, and the torch, onnx and onnxruntime versions, so a new checkpoint or toolchain gets a new file.
+The file is written to a temporary name in the same folder and ``os.replace``'d into place, so a crash
+or a concurrent process never leaves a half-written model that would be loaded later; a file that
+fails to load is deleted and exported again once.
+
+Cache dir: ``$SAMWIDGETS_CACHE_DIR`` else ``~/.cache/samwidgets``.
+
+Any failure (onnxruntime or onnx missing, export error) raises :class:`OnnxUnavailable`; callers fall
+back to torch. torch and onnxruntime are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+class OnnxUnavailable(RuntimeError):
+    """The ONNX Runtime path cannot be used here (package missing or export/load failed)."""
+
+
+def onnx_dir() -> Path:
+    """``$SAMWIDGETS_CACHE_DIR/onnx``, else ``~/.cache/samwidgets/onnx``."""
+    root = os.environ.get("SAMWIDGETS_CACHE_DIR")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "samwidgets"
+    return base / "onnx"
+
+
+def export_key(*, weights_id: str, input_shape: tuple[int, ...], tag: str) -> str:
+    """Hash naming an export: weights, input shape and the torch/onnx/onnxruntime versions."""
+    import onnx
+    import onnxruntime
+    import torch
+
+    text = f"{tag}|{weights_id}|{tuple(input_shape)}|torch {torch.__version__}|onnx {onnx.__version__}|ort {onnxruntime.__version__}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class OnnxEncoder:
+    """A callable ONNX Runtime session: ``encoder(x)`` with x (1, 3, S, S) float32 numpy -> numpy output."""
+
+    def __init__(self, path: Path, *, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+def _export(module, input_shape: tuple[int, ...], target: Path) -> None:
+    import torch
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+    os.close(fd)
+    try:
+        dummy = torch.zeros(input_shape, dtype=torch.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module, (dummy,), tmp, dynamo=False, input_names=["image"], output_names=["features"],
+                opset_version=17, do_constant_folding=True,
+            )
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def onnx_encoder(module, *, weights_id: str, input_shape: tuple[int, ...], tag: str,
+                 threads: int | None = None, directory: Path | None = None) -> OnnxEncoder:
+    """Export ``module`` once (cached on disk, atomic write) and return an :class:`OnnxEncoder` on it.
+
+    module: torch module in eval mode on the CPU, one input of ``input_shape`` (e.g. (1, 3, 256, 256)).
+    weights_id: sha256 (or tag) of the weights the module holds. tag: short name used in the file name.
+    Raises OnnxUnavailable when onnx/onnxruntime are missing or the export/load fails.
+    """
+    try:
+        import onnx  # noqa: F401  (needed by the exporter)
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise OnnxUnavailable(f"onnxruntime/onnx not importable: {exc}") from exc
+    folder = Path(directory) if directory is not None else onnx_dir()
+    target = folder / f"{tag}-{export_key(weights_id=weights_id, input_shape=input_shape, tag=tag)}.onnx"
+    if target.exists():
+        try:
+            return OnnxEncoder(target, threads=threads)
+        except Exception:  # a stale or corrupt file: drop it and export afresh
+            try:
+                target.unlink()
+            except OSError:
+                pass
+    try:
+        _export(module, input_shape, target)
+        return OnnxEncoder(target, threads=threads)
+    except Exception as exc:
+        raise OnnxUnavailable(f"ONNX export/load of {tag} failed: {exc}") from exc
