@@ -71,3 +71,7 @@ class MissingExtraError(SamwidgetsError):
         )
         self.package = package
         self.extra = extra
+
+
+class ResultsError(SamwidgetsError):
+    """A results table is missing, unreadable, or lacks the columns an analysis needs."""

@@ -1,0 +1,110 @@
+"""Run a sweep for a notebook, or reuse the results table of an identical earlier one.
+
+A report rerun is fast because of two caches under one root folder ``cache_dir`` (default
+``$SAMWIDGETS_CACHE_DIR`` or ``~/.cache/samwidgets``):
+
+* ``<cache_dir>/embeddings``: the embedding cache the sweep encodes through (encoder work is paid once);
+* ``<cache_dir>/results/<key>.parquet``: finished results tables, keyed by a hash of the sweep parameters
+  (manifests *and their file contents*, models, protocols, max_cases, seed) and the samwidgets version. The
+  same parameters on unchanged manifests load the table instead of sweeping again. ``device`` is not part
+  of the key: CPU and GPU results agree to decoder precision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from samwidgets.analysis.results import check_results, load_results
+from samwidgets.errors import EvaluationError
+
+
+def cache_root(cache_dir=None) -> Path:
+    """The cache root: ``cache_dir``, else ``$SAMWIDGETS_CACHE_DIR``, else ``~/.cache/samwidgets``."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("SAMWIDGETS_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "samwidgets"
+
+
+def _as_list(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [str(value)]
+    return [str(v) for v in value]
+
+
+def sweep_key(manifests, models, protocols, *, max_cases, seed) -> str:
+    """sha256 over the sweep parameters, each manifest's bytes and the samwidgets version."""
+    from samwidgets import __version__
+
+    h = hashlib.sha256()
+    params = {"manifests": _as_list(manifests), "models": _as_list(models), "protocols": _as_list(protocols),
+              "max_cases": max_cases, "seed": int(seed), "version": __version__}
+    h.update(json.dumps(params, sort_keys=True).encode())
+    for m in params["manifests"]:
+        path = Path(m)
+        h.update(path.read_bytes() if path.is_file() else f"missing:{m}".encode())
+    return h.hexdigest()[:32]
+
+
+@dataclass
+class SweepOutcome:
+    """What :func:`load_or_run` did: the table, where it lies, and whether it was reused."""
+
+    results: pd.DataFrame
+    path: Path
+    reused: bool
+    key: str | None = None
+
+
+def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, device: str = "auto",
+                cache_dir=None, results=None, progress: bool = True) -> SweepOutcome:
+    """Load ``results`` if that file exists; else reuse a cached identical sweep; else run the sweep.
+
+    ``results``: a table to analyse as is (then the sweep parameters are ignored), or None.
+    The sweep is :func:`samwidgets.evaluation.run_sweep` with its embedding cache in
+    ``<cache_dir>/embeddings``; its table is written to ``<cache_dir>/results/<key>.parquet``.
+    """
+    if results and Path(results).is_file():
+        return SweepOutcome(load_results(results), Path(results), True)
+    manifests, models, protocols = _as_list(manifests), _as_list(models), _as_list(protocols)
+    if not (manifests and models and protocols):
+        raise EvaluationError("a sweep needs at least one manifest, one model and one protocol "
+                              "(or an existing results table)", where="sweep")
+    root = cache_root(cache_dir)
+    key = sweep_key(manifests, models, protocols, max_cases=max_cases, seed=seed)
+    path = root / "results" / f"{key}.parquet"
+    if path.is_file():
+        return SweepOutcome(load_results(path), path, True, key)
+    from samwidgets.evaluation import run_sweep
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.parquet")
+    df = run_sweep(manifests, models, protocols, out=tmp, max_cases=max_cases, seed=seed, device=device,
+                   cache=_embedding_cache(root), progress=progress)
+    df = check_results(df, where="run_sweep")
+    if not tmp.is_file():
+        df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return SweepOutcome(df, path, False, key)
+
+
+def _embedding_cache(root: Path):
+    from samwidgets.models.cache import EmbeddingCache
+
+    return EmbeddingCache(root / "embeddings")
+
+
+def save_table(df: pd.DataFrame, path) -> Path:
+    """Write the results table a report used next to it (parquet), creating the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path, index=False)
+    return path
