@@ -1,0 +1,167 @@
+"""Checkpoint files: where they live, how they are read, how they are checked against an architecture.
+
+* :func:`resolve_checkpoint` finds the file for a model: an explicit path, else
+  ``<weights dir>/<spec.filename>`` where the weights dir is ``$SAMWIDGETS_WEIGHTS_DIR`` or
+  ``~/.cache/samwidgets/weights``. A missing file raises :class:`CheckpointError` saying how to fetch it
+  (``samwidgets weights fetch NAME``).
+* :func:`load_state_dict` reads a file with ``torch.load(weights_only=True, map_location="cpu")`` (no
+  pickled code is ever run) and unwraps SAM2's ``{"model": state_dict}`` layout. A truncated or corrupt
+  file raises :class:`CheckpointError`.
+* :func:`apply_state_dict` loads a state dict strictly into a network after comparing key sets and tensor
+  shapes itself, so that a checkpoint for another architecture raises :class:`CheckpointError` naming a
+  few of the offending keys instead of torch's multi-page RuntimeError.
+* :func:`file_sha256` hashes a checkpoint (the predictor's ``weights_id``), memoised by
+  (path, size, mtime) so a second build does not re-read hundreds of megabytes.
+
+torch is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from samwidgets.errors import CheckpointError
+
+WEIGHTS_ENV = "SAMWIDGETS_WEIGHTS_DIR"
+_MAX_NAMED = 5  # how many offending keys an error message names
+_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def weights_dir() -> Path:
+    """The weights directory: ``$SAMWIDGETS_WEIGHTS_DIR`` if set, else ``~/.cache/samwidgets/weights``."""
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "samwidgets" / "weights"
+
+
+def resolve_checkpoint(spec, checkpoint: str | os.PathLike | None = None) -> Path:
+    """The checkpoint file for ``spec`` (a :class:`~samwidgets.models.registry.ModelSpec`).
+
+    An explicit ``checkpoint`` path wins; otherwise ``<weights dir>/<spec.filename>``. Raises
+    :class:`CheckpointError` when the file does not exist (with the ``samwidgets weights fetch`` hint) or
+    is a directory.
+    """
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+    elif spec.filename is not None:
+        path = weights_dir() / spec.filename
+    else:
+        raise CheckpointError(f"model '{spec.name}' has no checkpoint file name; pass checkpoint=PATH", where=spec.name)
+    if not path.exists():
+        hint = f"run `samwidgets weights fetch {spec.name}`"
+        if spec.url is None:
+            hint += " (no public download URL is known: place the file there by hand)"
+        raise CheckpointError(
+            f"checkpoint for '{spec.name}' not found; {hint} or pass checkpoint=PATH "
+            f"(weights dir: {weights_dir()}, set ${WEIGHTS_ENV} to change it)",
+            where=path,
+        )
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint for '{spec.name}' is not a file", where=path)
+    return path
+
+
+def load_state_dict(path: str | os.PathLike, *, where: object | None = None) -> dict[str, Any]:
+    """Read a checkpoint file into a ``{name: tensor}`` state dict on the CPU.
+
+    Uses ``torch.load(weights_only=True, map_location="cpu")``. A SAM2 checkpoint ``{"model": sd}`` is
+    unwrapped. Raises :class:`CheckpointError` (``where`` defaults to the path) when the file cannot be
+    unpickled safely (truncated, corrupt, not a torch file) or does not hold a dict of tensors.
+    """
+    import torch
+
+    path = Path(path)
+    where = path if where is None else where
+    try:
+        obj = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise CheckpointError("checkpoint file not found", where=where) from None
+    except Exception as exc:  # truncated zip, bad pickle, disallowed global, ...
+        raise CheckpointError(
+            f"cannot read checkpoint (corrupt, truncated or not a torch weights file): {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}",
+            where=where,
+        ) from exc
+    if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
+        obj = obj["model"]
+    elif isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError(f"checkpoint holds {type(obj).__name__}, not a state dict of tensors", where=where)
+    not_tensors = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        raise CheckpointError(f"checkpoint entries are not tensors: {_name_few(not_tensors)}", where=where)
+    return dict(obj)
+
+
+def apply_state_dict(module, state_dict: Mapping[str, Any], *, where: object | None = None, arch: str = "") -> None:
+    """Load ``state_dict`` into ``module`` strictly.
+
+    Before loading, compares key sets and shapes; any missing key, unexpected key or shape mismatch raises
+    :class:`CheckpointError` naming up to five keys of each kind (``arch`` names the expected architecture
+    in the message).
+    """
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [
+        f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys ({_name_few(missing)})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys ({_name_few(unexpected)})")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches (checkpoint vs model: {_name_few(shapes)})")
+        target = f" the {arch} architecture" if arch else " this architecture"
+        raise CheckpointError(
+            f"checkpoint does not fit{target} (wrong model file?): " + "; ".join(parts), where=where
+        )
+    try:
+        module.load_state_dict(state_dict, strict=True)
+    except Exception as exc:  # e.g. dtype that cannot be copied
+        raise CheckpointError(f"checkpoint could not be loaded: {exc}", where=where) from exc
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 hex digest of a file, memoised by (resolved path, size, mtime_ns)."""
+    path = Path(path).resolve()
+    st = path.stat()
+    memo_key = (str(path), st.st_size, st.st_mtime_ns)
+    digest = _SHA_MEMO.get(memo_key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        _SHA_MEMO[memo_key] = digest
+    return digest
+
+
+def build_from_checkpoint(make_module, spec, checkpoint=None):
+    """Resolve and read the checkpoint of ``spec``, then build the network and load it strictly.
+
+    ``make_module()`` makes the randomly initialised network; it is called only after the file was found
+    and read, so a missing or corrupt file fails fast. Returns (module, checkpoint path, sha256 of the
+    file). Every failure is a :class:`CheckpointError`.
+    """
+    path = resolve_checkpoint(spec, checkpoint)
+    state = load_state_dict(path)
+    module = make_module()
+    apply_state_dict(module, state, where=path, arch=f"{spec.name} ({spec.arch})")
+    del state
+    return module, path, file_sha256(path)
+
+
+def _name_few(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_NAMED])
+    return shown + (", ..." if len(keys) > _MAX_NAMED else "")

@@ -1,0 +1,202 @@
+"""Checkpoint resolution, reading and architecture checks (samwidgets.models.checkpoints).
+
+Cheap tests use small torch modules; the end-to-end ones go through ``samwidgets.models.load`` with the
+random-weight ViT-B / SAM2-T files of random_weights.py (building those networks takes about a second;
+nothing here runs an image encoder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+import torch
+
+import random_weights as rw
+from samwidgets.errors import CheckpointError
+from samwidgets.models import get_spec, load
+from samwidgets.models.checkpoints import (
+    WEIGHTS_ENV,
+    apply_state_dict,
+    file_sha256,
+    load_state_dict,
+    resolve_checkpoint,
+    weights_dir,
+)
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, width, 3)
+        self.head = torch.nn.Linear(width, 2)
+
+
+@pytest.fixture(scope="session")
+def vit_b_ckpt(tmp_path_factory):
+    return rw.checkpoint_file("sam_vit_b", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def sam2_ckpt(tmp_path_factory):
+    return rw.checkpoint_file("sam2_t", tmp_path_factory)
+
+
+# -- resolving ------------------------------------------------------------------------------------
+def test_weights_dir_env_and_default(monkeypatch, tmp_path):
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "w"))
+    assert weights_dir() == tmp_path / "w"
+    monkeypatch.delenv(WEIGHTS_ENV)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert weights_dir() == tmp_path / ".cache" / "samwidgets" / "weights"
+
+
+def test_resolve_uses_weights_dir_then_explicit_path(monkeypatch, tmp_path):
+    spec = get_spec("sam_vit_b")
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    (tmp_path / spec.filename).write_bytes(b"x")
+    assert resolve_checkpoint(spec) == tmp_path / spec.filename
+    other = tmp_path / "elsewhere.pth"
+    other.write_bytes(b"y")
+    assert resolve_checkpoint(spec, other) == other
+
+
+def test_missing_file_names_the_fetch_command(monkeypatch, tmp_path):
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    with pytest.raises(CheckpointError) as info:
+        resolve_checkpoint(get_spec("sam2_t"))
+    assert "samwidgets weights fetch sam2_t" in str(info.value)
+    assert info.value.where == str(tmp_path / "sam2.1_hiera_tiny.pt")
+    with pytest.raises(CheckpointError, match="samwidgets weights fetch medsam"):
+        load("medsam", device="cpu")  # no file in the (empty) weights dir
+    with pytest.raises(CheckpointError, match="not a file"):
+        resolve_checkpoint(get_spec("sam_vit_b"), tmp_path)
+
+
+# -- reading --------------------------------------------------------------------------------------
+def test_load_state_dict_plain_and_sam2_layout(tmp_path):
+    sd = Tiny().state_dict()
+    torch.save(sd, tmp_path / "plain.pth")
+    torch.save({"model": sd}, tmp_path / "wrapped.pt")
+    for name in ("plain.pth", "wrapped.pt"):
+        got = load_state_dict(tmp_path / name)
+        assert set(got) == set(sd)
+        assert all(torch.equal(got[k], sd[k]) for k in sd)
+        assert all(t.device.type == "cpu" for t in got.values())
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.05])
+def test_truncated_file_is_a_checkpoint_error(tmp_path, keep):
+    path = tmp_path / "full.pth"
+    torch.save(Tiny(64).state_dict(), path)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(CheckpointError, match="corrupt, truncated") as info:
+        load_state_dict(cut)
+    assert info.value.where == str(cut)
+
+
+def test_garbage_and_unsafe_pickles_are_refused(tmp_path):
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError):
+        load_state_dict(junk)
+    unsafe = tmp_path / "unsafe.pth"
+    torch.save({"w": torch.zeros(2), "obj": Tiny}, unsafe)  # a class reference: weights_only refuses it
+    with pytest.raises(CheckpointError):
+        load_state_dict(unsafe)
+    not_tensors = tmp_path / "numbers.pth"
+    torch.save({"a": 1, "b": 2}, not_tensors)
+    with pytest.raises(CheckpointError, match="not tensors"):
+        load_state_dict(not_tensors)
+
+
+# -- architecture checks --------------------------------------------------------------------------
+def test_apply_state_dict_names_missing_unexpected_and_shape_keys():
+    good = Tiny().state_dict()
+    apply_state_dict(Tiny(), good)  # fits: no error
+    bad = dict(good)
+    del bad["head.bias"]
+    bad["extra.weight"] = torch.zeros(1)
+    bad["conv.weight"] = good["conv.weight"].reshape(2, 2, 3, 3, 3)
+    with pytest.raises(CheckpointError) as info:
+        apply_state_dict(Tiny(), bad, where="x.pth", arch="tiny")
+    msg = str(info.value)
+    assert "head.bias" in msg and "extra.weight" in msg and "conv.weight" in msg
+    assert "tiny" in msg and info.value.where == "x.pth"
+
+
+def test_sam_vit_b_checkpoint_loaded_as_sam2_is_refused(vit_b_ckpt):
+    with pytest.raises(CheckpointError, match="does not fit the sam2_t") as info:
+        load("sam2_t", checkpoint=vit_b_ckpt, device="cpu")
+    assert "missing keys" in str(info.value) and "unexpected keys" in str(info.value)
+
+
+def test_sam2_checkpoint_loaded_as_sam_is_refused(sam2_ckpt):
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load("sam_vit_b", checkpoint=sam2_ckpt, device="cpu")
+
+
+def test_one_reshaped_tensor_is_refused_by_name(vit_b_ckpt, tmp_path):
+    sd = torch.load(vit_b_ckpt, weights_only=True)
+    key = "mask_decoder.iou_prediction_head.layers.0.weight"
+    sd[key] = sd[key].reshape(-1, 64)
+    bad = tmp_path / "reshaped.pth"
+    torch.save(sd, bad)
+    with pytest.raises(CheckpointError, match="1 shape mismatches") as info:
+        load("medsam", checkpoint=bad, device="cpu")
+    assert key in str(info.value)
+
+
+def test_truncated_checkpoint_through_load(vit_b_ckpt, tmp_path):
+    cut = tmp_path / "cut.pth"
+    with open(vit_b_ckpt, "rb") as fh:
+        cut.write_bytes(fh.read(5_000_000))
+    with pytest.raises(CheckpointError, match="corrupt, truncated"):
+        load("sam_vit_b", checkpoint=cut, device="cpu")
+
+
+def test_large_sam_variants_map_to_their_architectures():
+    """vit_l / vit_h are built on the meta device (no memory, no weights) and checked by shape."""
+    from samwidgets.models.sam import build_network
+
+    expect = {"sam_vit_b": (12, 768), "sam_vit_l": (24, 1024), "sam_vit_h": (32, 1280)}
+    nets = {}
+    for name, (depth, width) in expect.items():
+        spec = get_spec(name)
+        assert spec.module == "sam"
+        with torch.device("meta"):
+            nets[name] = build_network(spec.arch)
+        enc = nets[name].image_encoder
+        assert (len(enc.blocks), enc.patch_embed.proj.out_channels) == (depth, width)
+    with pytest.raises(CheckpointError, match="shape mismatches"):  # a vit_l file given to vit_h
+        apply_state_dict(nets["sam_vit_h"], nets["sam_vit_l"].state_dict(), arch="vit_h")
+
+
+def test_sam2_variants_have_package_configs():
+    from importlib.resources import files
+
+    from samwidgets.models.sam2 import config_for
+
+    for name in ("sam2_t", "sam2_s", "sam2_b+", "sam2_l"):
+        cfg = config_for(get_spec(name).arch)
+        assert (files("sam2") / cfg).is_file(), cfg
+    with pytest.raises(ValueError):
+        config_for("sam2.1_hiera_xl")
+
+
+# -- hashing --------------------------------------------------------------------------------------
+def test_sha256_is_the_file_hash_and_follows_changes(tmp_path):
+    path = tmp_path / "w.pth"
+    path.write_bytes(b"abc" * 1000)
+    assert file_sha256(path) == hashlib.sha256(b"abc" * 1000).hexdigest()
+    assert file_sha256(path) == file_sha256(str(path))  # memoised, same answer
+    path.write_bytes(b"abcd" * 1000)
+    assert file_sha256(path) == hashlib.sha256(b"abcd" * 1000).hexdigest()
+
+
+def test_weights_id_of_a_loaded_predictor_is_the_file_hash(vit_b_ckpt):
+    pred = load("medsam", checkpoint=vit_b_ckpt, device="cpu")
+    assert pred.weights_id == hashlib.sha256(vit_b_ckpt.read_bytes()).hexdigest()
