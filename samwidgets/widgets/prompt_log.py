@@ -1,0 +1,106 @@
+"""Prompt logs: the JSON record of a session's edits, replayable onto the same image.
+
+Two formats are read:
+
+* the session log written by :class:`samwidgets.widgets.Session` ::
+
+    {"format": "samwidgets.prompt_log", "version": 1, "image_shape": [z, y, x] or [y, x],
+     "source": "path or null", "model": "litemedsam",
+     "events": [{"op": "click", "slice": 3, "x": 120.0, "y": 88.5, "positive": true},
+                {"op": "box", "slice": 3, "box": [x0, y0, x1, y1]}, {"op": "undo"}, {"op": "redo"},
+                {"op": "clear", "slice": 3}, {"op": "select", "slice": 3, "index": 1},
+                {"op": "set_slice", "slice": 4}, {"op": "accept", "slice": 3, "label": "lesion"},
+                {"op": "propagate", "slice": 3, "label": "lesion", "z_range": [0, 12] or null},
+                {"op": "set_prompt", "slice": 3, "prompt": Prompt.to_json()}]}
+
+  Coordinates are xy pixels of the original slice, boxes xyxy.
+
+* the results-table log of the evaluation runner ``{"slice": z, "prompts": [Prompt.to_json(), ...],
+  "protocol": ...}``: it becomes ``set_slice`` and one ``set_prompt`` event per prompt (each prompt replaces
+  the slice's prompt state, so the last one is shown and undo steps back through the earlier rounds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from samwidgets.errors import PromptError
+
+FORMAT = "samwidgets.prompt_log"
+VERSION = 1
+OPS = ("click", "box", "undo", "redo", "clear", "select", "set_slice", "accept", "propagate", "set_prompt")
+
+
+def make_log(events: list[dict], *, image_shape, source, model: str | None) -> dict:
+    """The session log dict (see module docstring)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "image_shape": [int(s) for s in image_shape],
+        "source": None if source is None else str(source),
+        "model": model,
+        "events": [dict(e) for e in events],
+    }
+
+
+def parse_log(log, *, where: str = "prompt log") -> tuple[list[dict], list[int] | None]:
+    """Events and image shape (or None) of a log given as a dict, a JSON string or a path to a .json file.
+
+    Raises PromptError naming ``where`` when the log is unreadable or holds an unknown operation.
+    """
+    if isinstance(log, Path) or (isinstance(log, str) and not log.lstrip().startswith("{")):
+        path = Path(log)
+        where = str(path)
+        try:
+            log = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise PromptError(f"cannot read the prompt log: {exc}", where=where) from None
+    elif isinstance(log, (str, bytes)):
+        try:
+            log = json.loads(log)
+        except ValueError as exc:
+            raise PromptError(f"the prompt log is not valid JSON: {exc}", where=where) from None
+    if not isinstance(log, dict):
+        raise PromptError(f"a prompt log must be a JSON object, got {type(log).__name__}", where=where)
+    if log.get("format") == FORMAT:
+        if int(log.get("version", 0)) > VERSION:
+            raise PromptError(f"prompt log version {log.get('version')} is newer than this samwidgets", where=where)
+        events = log.get("events")
+        if not isinstance(events, list):
+            raise PromptError("the prompt log has no 'events' list", where=where)
+        for i, ev in enumerate(events):
+            if not isinstance(ev, dict) or ev.get("op") not in OPS:
+                raise PromptError(f"event {i} has an unknown operation: {ev!r}", where=where)
+        shape = log.get("image_shape")
+        return events, None if shape is None else [int(s) for s in shape]
+    if "prompts" in log:
+        z = int(log.get("slice") or 0)
+        prompts = log["prompts"]
+        if not isinstance(prompts, list):
+            raise PromptError("'prompts' must be a list of Prompt.to_json() dicts", where=where)
+        events = [{"op": "set_slice", "slice": z}]
+        events += [{"op": "set_prompt", "slice": z, "prompt": p} for p in prompts]
+        return events, None
+    raise PromptError("not a prompt log: expected 'format': 'samwidgets.prompt_log' or a 'prompts' list", where=where)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to ``path`` via a temporary file in the same folder and os.replace (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
