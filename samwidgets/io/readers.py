@@ -1,0 +1,90 @@
+"""One entry point for every image format: dispatch by extension to the format readers.
+
+All readers return the same :class:`~samwidgets.io.image.Image` contract: arrays in (z, y, x[, 3]) or
+(y, x[, 3]) order (voxels in file order, transposed as SimpleITK's ``GetArrayFromImage`` gives them,
+protocols.md "Array order"), spacing with one value per spatial axis in the same order, raw values (HU,
+SUV, ...; not windowed), dtype as stored, ``path`` set. Every failure is an ImageReadError naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from samwidgets.io._common import as_path, check_numeric, detect_format
+from samwidgets.io.image import Image
+from samwidgets.io.nifti import Volume
+
+
+def load_image(path: str | os.PathLike, *, reorient: bool = False,
+               spacing: tuple[float, ...] | None = None) -> Image:
+    """Read an image file (or DICOM series directory) into an :class:`Image`.
+
+    Formats: NIfTI (.nii, .nii.gz) via nibabel; CVPR24 ``.npz`` (``imgs``); PNG/JPEG/BMP via Pillow and
+    TIFF via tifffile; DICOM (a directory of .dcm files, or one .dcm file) via pydicom (optional extra:
+    MissingExtraError when absent).
+
+    reorient: NIfTI only: reorient to the closest canonical (RAS+) orientation first. Off by default, so
+              arrays match the CVPR24 npz files and MedSAM tools voxel for voxel.
+    spacing:  override the spacing (array order) of formats that carry none (2D rasters).
+    """
+    p = as_path(path)
+    kind = detect_format(p)
+    if kind == "nifti":
+        from samwidgets.io.nifti import read_nifti
+
+        return read_nifti(p, reorient=reorient)
+    if kind == "npz":
+        from samwidgets.io.npz import read_npz
+
+        return read_npz(p)
+    if kind == "raster":
+        from samwidgets.io.raster import read_raster
+
+        return read_raster(p, spacing=spacing)
+    from samwidgets.io.dicom import read_dicom
+
+    return read_dicom(p)
+
+
+def load_label_array(path: str | os.PathLike, *, key: str = "gts", reorient: bool = False) -> np.ndarray:
+    """The raw label array of a label file, in the axis order :func:`load_image` gives for that format.
+
+    npz: the array ``key`` (default ``gts``) of the file; NIfTI: (z, y, x) like the image (``reorient`` as
+    for :func:`load_image`); PNG/JPEG/TIFF: as read ((y, x), or (y, x, 3) for colour masks, palette expanded
+    to RGB); DICOM: the pixel array. Decode it with :func:`samwidgets.io.labels.decode_label`.
+    """
+    p = as_path(path)
+    kind = detect_format(p)
+    if kind == "npz":
+        from samwidgets.io.npz import read_npz_label
+
+        return read_npz_label(p, key=key)
+    if kind == "nifti":
+        from samwidgets.io.nifti import read_nifti_label
+
+        return read_nifti_label(p, reorient=reorient)
+    if kind == "raster":
+        from samwidgets.io.raster import read_raster_array
+
+        return read_raster_array(p)
+    return check_numeric(load_image(p).array, p)
+
+
+def open_volume(path: str | os.PathLike) -> Volume:
+    """A lazy (z, y, x) :class:`~samwidgets.io.nifti.Volume` for the viewer: ``.shape``, ``.spacing``,
+    ``.slice(z) -> (y, x)``. NIfTI slices are read one at a time through nibabel's proxy; other formats are
+    loaded once (a 2D image is one slice with z spacing 1.0)."""
+    p = as_path(path)
+    if detect_format(p) == "nifti":
+        from samwidgets.io.nifti import open_nifti_volume
+
+        return open_nifti_volume(p)
+    image = load_image(p)
+    if image.is_3d:
+        shape, spacing = image.array.shape[:3], image.spacing
+    else:
+        shape, spacing = (1,) + image.array.shape[:2], (1.0,) + tuple(image.spacing)
+    return Volume(p, image=image, affine=image.affine, shape=shape, spacing=spacing, dtype=image.array.dtype)
