@@ -19,6 +19,11 @@ from samwidgets.widgets.state import Change
 class AnnotationMixin:
     """Methods of Session that write labels and files (see the module docstring)."""
 
+    @property
+    def default_label(self) -> str:
+        """The label accept()/propagate() use without a name: the first name, else "foreground"."""
+        return self.label_names[0] if self.label_names else "foreground"
+
     def label_id(self, label) -> int:
         """The integer id of ``label`` (a name, added to label_names when new, or an id >= 1)."""
         if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
@@ -60,7 +65,7 @@ class AnnotationMixin:
 
         Returns the number of pixels written. Raises PromptError when there is no mask to accept.
         """
-        label = self.label_names[0] if label is None else label
+        label = self.default_label if label is None else label
         lid = self.label_id(label)
         mask = self.mask
         if not mask.any():
@@ -79,7 +84,7 @@ class AnnotationMixin:
         """
         if not self.is_3d:
             raise InputError("propagation needs a 3D image", where=self.source or "image")
-        label = self.label_names[0] if label is None else label
+        label = self.default_label if label is None else label
         lid = self.label_id(label)
         seed = self._label_plane(self.z) == lid
         if not seed.any():

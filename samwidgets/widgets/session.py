@@ -45,7 +45,8 @@ class Session(AnnotationMixin):
     image:        an :class:`~samwidgets.io.image.Image` or array (y, x[, 3]) / (z, y, x[, 3]).
     model:        a registry name (``samwidgets.models.load``) or a predictor object.
     ground_truth: None, a bool/int array of the image's spatial shape, or {label name: bool mask}.
-    label_names:  names offered for :meth:`accept` (default: the ground-truth names, else "foreground").
+    label_names:  names offered for :meth:`accept` (default: the ground-truth names; accept() without a
+                  name uses the first, or "foreground" when there is none).
     background:   embed slices in a worker thread (the viewer sets it); off = encode when first needed.
     prefetch:     how many neighbouring slices on each side to pre-embed in background mode.
     autosave_dir: a directory to save the prompt log + labels to after every change (see autosave.py).
@@ -62,7 +63,7 @@ class Session(AnnotationMixin):
         self.model_name = getattr(self.predictor, "name", type(self.predictor).__name__)
         self.ground_truth = normalise_ground_truth(ground_truth, self.shape)
         self.gt_label: str | None = next(iter(self.ground_truth), None)
-        names = list(label_names) if label_names else (list(self.ground_truth) or ["foreground"])
+        names = list(label_names) if label_names else list(self.ground_truth)
         self.label_names: list[str] = names
         self.labels = np.zeros(self.shape, np.uint16)
         self.labels_version = 0
