@@ -1,0 +1,133 @@
+"""The results table: its columns, and atomic reads and appends of the parquet file.
+
+One row per (case, label, slice or volume, model, protocol, prompt step). Columns (the report notebooks
+and ``samwidgets.open_case(row)`` rely on these names):
+
+=================  =======  ====================================================================
+manifest           str      path of the manifest the case came from
+case_index         int      position of the case in its manifest
+dataset            str
+modality           str
+case               str      case id
+label              str      label name ("" on a row for a case that failed to load)
+slice              int      z of a per-slice row (0 for a 2D image); -1 for a volume-level row
+model              str      registry name
+protocol           str      protocol name as given (e.g. "point_iterative:9")
+step               int      prompting round, 1-based (0 on error / skipped rows)
+n_points           int      points sent in this step (all prompts of the step)
+dice iou nsd hd95  float    :func:`samwidgets.metrics.score` (NSD 0 unless Dice > 0.2; hd95 inf when one
+                            mask is empty); NaN on error / skipped rows
+seconds            float    prompt simulation + decoding time of this step (encoding excluded)
+encode_seconds     float    time spent encoding this row's slice (0 on a cache hit), NaN for volumes
+failure_type       str      :func:`samwidgets.evaluation.failures.failure_type`, or "error" / "skipped"
+prompt_log         str      JSON {"protocol", "slice", "prompts": [Prompt.to_json(), ...]} (+ "box3d")
+error              str      "" when fine; else the error (or the reason a row was skipped)
+seed               int      the sweep seed
+=================  =======  ====================================================================
+
+Writes go to a temporary file beside the target, then ``os.replace`` it: a crash leaves the previous
+complete table, never a torn one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from samwidgets.errors import EvaluationError
+
+COLUMNS: dict[str, str] = {
+    "manifest": "str", "case_index": "int64", "dataset": "str", "modality": "str", "case": "str",
+    "label": "str", "slice": "int64", "model": "str", "protocol": "str", "step": "int64",
+    "n_points": "int64", "dice": "float64", "iou": "float64", "nsd": "float64", "hd95": "float64",
+    "seconds": "float64", "encode_seconds": "float64", "failure_type": "str", "prompt_log": "str",
+    "error": "str", "seed": "int64",
+}
+#: the columns that identify a row (everything but the measured values)
+KEY_COLUMNS = ("manifest", "case", "label", "slice", "model", "protocol", "step", "seed")
+SORT_COLUMNS = ["manifest", "case_index", "case", "model", "label", "slice", "protocol", "step"]
+
+
+def empty_table() -> pd.DataFrame:
+    return normalise(pd.DataFrame({c: [] for c in COLUMNS}))
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with exactly COLUMNS in order and their dtypes (missing strings -> "", numbers -> NaN)."""
+    out = {}
+    for col, dtype in COLUMNS.items():
+        values = df[col] if col in df else pd.Series([None] * len(df), index=df.index)
+        if dtype == "str":
+            out[col] = values.fillna("").astype(str).astype(object)
+        elif dtype == "int64":
+            out[col] = pd.to_numeric(values, errors="coerce").fillna(-1 if col == "slice" else 0).astype("int64")
+        else:
+            out[col] = pd.to_numeric(values, errors="coerce").astype("float64")
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def sort_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Canonical row order (stable): manifest, case position, model, label, slice, protocol, step."""
+    return df.sort_values(SORT_COLUMNS, kind="mergesort").reset_index(drop=True)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a results table; a missing file is an empty table, an unreadable one an EvaluationError."""
+    path = Path(path)
+    if not path.exists():
+        return empty_table()
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:
+        raise EvaluationError(
+            f"cannot read the existing results table ({exc}); move it away or choose another --out", where=path
+        ) from exc
+    missing = [c for c in ("manifest", "case", "model", "protocol", "seed") if c not in df]
+    if missing:
+        raise EvaluationError(f"not a samwidgets results table (missing columns {missing})", where=path)
+    return normalise(df)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Atomically (temporary file + os.replace) write ``df`` to ``path`` as parquet."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        normalise(df).to_parquet(tmp, index=False)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise EvaluationError(f"cannot write the results table: {exc}", where=path) from exc
+
+
+def append_rows(rows: list[dict], path: str | os.PathLike | None, existing: pd.DataFrame) -> pd.DataFrame:
+    """``existing`` plus ``rows``, written atomically to ``path`` when given; returns the new table."""
+    if not rows:
+        return existing
+    new = normalise(pd.DataFrame(rows))
+    table = new if existing.empty else pd.concat([existing, new], ignore_index=True)
+    if path is not None:
+        write_table(table, path)
+    return table
+
+
+def tables_equal(a: pd.DataFrame, b: pd.DataFrame, *, ignore=("seconds", "encode_seconds")) -> bool:
+    """Whether two tables hold the same rows in the same order, ignoring timing columns."""
+    cols = [c for c in COLUMNS if c not in ignore]
+    a, b = normalise(a)[cols], normalise(b)[cols]
+    if a.shape != b.shape:
+        return False
+    for c in cols:
+        x, y = a[c].to_numpy(), b[c].to_numpy()
+        if COLUMNS[c] == "float64":
+            if not np.array_equal(x, y, equal_nan=True):
+                return False
+        elif not (x == y).all():
+            return False
+    return True
