@@ -84,8 +84,9 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
     """Load image, ground truth and (with ``replay``) the re-decoded prediction for each row.
 
     Cases are opened with :func:`samwidgets.manifest.find_case` from the row's ``manifest`` and ``case``.
-    Predictors are built once per model (``samwidgets.models.load``) with an :class:`EmbeddingCache` on
-    ``cache_dir`` (None: the default cache directory); pass ``predictors`` to reuse loaded ones.
+    Predictors are built once per model (``samwidgets.models.load``) with an :class:`EmbeddingCache` in
+    ``<cache_dir>/embeddings`` (the sweep's; see :func:`samwidgets.analysis.sweep.cache_root`); pass
+    ``predictors`` to reuse loaded ones.
     A row that cannot be shown gets an item with ``note`` saying why; the gallery never fails as a whole.
     """
     predictors = {} if predictors is None else predictors
@@ -100,7 +101,7 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
                 from samwidgets.manifest import find_case
 
                 case = find_case(row["manifest"], row["case"])
-                cases[key] = (case.load_image(), case.load_labels())
+                cases[key] = case.load()
             image, labels = cases[key]
             gt = np.asarray(_find_label(labels, row["label"]), bool)
             item.z = display_slice(row, gt if image.is_3d else None)
@@ -125,10 +126,21 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
 
 
 def _load_predictor(model: str, *, device: str, cache_dir):
+    from samwidgets.analysis.sweep import cache_root
     from samwidgets.models import load
     from samwidgets.models.cache import EmbeddingCache
 
-    return load(model, device=device, cache=EmbeddingCache(cache_dir) if cache_dir is not None else EmbeddingCache())
+    return load(model, device=device, cache=EmbeddingCache(cache_root(cache_dir) / "embeddings"))
+
+
+def group_items(items: list[GalleryItem], group_by) -> list[tuple[str, list[GalleryItem]]]:
+    """Split items into (title, items) per value of the ``group_by`` columns, keeping their order."""
+    group_by = list(group_by or [])
+    groups: dict[str, list[GalleryItem]] = {}
+    for item in items:
+        title = " / ".join(f"{c}={item.row[c]}" for c in group_by) or "all"
+        groups.setdefault(title, []).append(item)
+    return list(groups.items())
 
 
 def _title(row, metric: str) -> str:

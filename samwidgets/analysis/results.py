@@ -135,3 +135,19 @@ def parse_prompt_log(value) -> dict:
     except (TypeError, ValueError) as exc:
         raise ResultsError(f"prompt log is not valid JSON: {exc}", where="prompt_log") from exc
     return data if isinstance(data, dict) else {"prompts": data}
+
+
+def problem_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows that failed or were skipped, counted per (model, protocol, failure_type, error)."""
+    if "error" not in df.columns:
+        return pd.DataFrame(columns=["model", "protocol", "failure_type", "error", "rows"])
+    bad = df[~df.index.isin(ok_rows(df).index)]
+    return bad.groupby(["model", "protocol", "failure_type", "error"], dropna=False).size().rename("rows").reset_index()
+
+
+def select(df: pd.DataFrame, **equals) -> pd.DataFrame:
+    """Rows where each given column equals its value; a None value leaves that column unfiltered."""
+    for col, value in equals.items():
+        if value is not None:
+            df = df[df[col].astype(str) == str(value)]
+    return df

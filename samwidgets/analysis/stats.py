@@ -191,3 +191,25 @@ def worst_k(df: pd.DataFrame, *, metric: str = "dice", k: int = 4, group_by=("mo
         return d.head(k).reset_index(drop=True)
     return d.groupby(group_by, sort=True, dropna=False).head(k).sort_values(
         [*group_by, metric], ascending=[True] * len(group_by) + [asc], kind="mergesort").reset_index(drop=True)
+
+
+def paired_by(pairs: pd.DataFrame, *, by: str = "modality", rng: np.random.Generator,
+              n_boot: int = 1000) -> pd.DataFrame:
+    """:func:`paired_test` per ``by`` group of a :func:`paired_differences` table, one row per group."""
+    rows = [{by: key, **paired_test(part["diff"], rng=rng, n_boot=n_boot).as_dict()}
+            for key, part in pairs.groupby(by, sort=True)]
+    return pd.DataFrame(rows, columns=[by, *PairedTest.__dataclass_fields__])
+
+
+def pair_rows(pairs: pd.DataFrame, *, metric: str) -> pd.DataFrame:
+    """Results-schema rows for the two sides of each pair, interleaved (a, b, a, b, ...): what a gallery
+    of paired cases draws, each row with its own model, protocol, score, failure type and prompt log."""
+    out = []
+    for _, p in pairs.iterrows():
+        for side in ("a", "b"):
+            row = {c: p[c] for c in (*UNIT, "modality", "manifest")}
+            row.update(model=p[f"model_{side}"], protocol=p[f"protocol_{side}"], step=-1, n_points=0,
+                       failure_type=p[f"failure_type_{side}"], prompt_log=p[f"prompt_log_{side}"])
+            row[metric] = p[f"{metric}_{side}"]
+            out.append(row)
+    return pd.DataFrame(out)

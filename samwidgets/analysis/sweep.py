@@ -62,6 +62,16 @@ class SweepOutcome:
     path: Path
     reused: bool
     key: str | None = None
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        """One markdown line: rows, cases, models, protocols, where the table came from."""
+        df = self.results
+        how = "reused" if self.reused else f"computed by a new sweep in {self.seconds:.1f} s"
+        n_bad = int((df["error"].fillna("").astype(str) != "").sum()) if "error" in df else 0
+        return (f"**{len(df)} rows**, {df['case'].nunique()} cases, models {sorted(df['model'].unique())}, "
+                f"protocols {sorted(df['protocol'].unique())}; table `{self.path}` ({how})"
+                + (f"; {n_bad} rows skipped or failed (see the last section)" if n_bad else ""))
 
 
 def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, device: str = "auto",
@@ -85,7 +95,10 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
         return SweepOutcome(load_results(path), path, True, key)
     from samwidgets.evaluation import run_sweep
 
+    import time
+
     path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     tmp = path.with_suffix(".part.parquet")
     df = run_sweep(manifests, models, protocols, out=tmp, max_cases=max_cases, seed=seed, device=device,
                    cache=_embedding_cache(root), progress=progress)
@@ -93,7 +106,7 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
     if not tmp.is_file():
         df.to_parquet(tmp, index=False)
     os.replace(tmp, path)
-    return SweepOutcome(df, path, False, key)
+    return SweepOutcome(df, path, False, key, time.perf_counter() - started)
 
 
 def _embedding_cache(root: Path):

@@ -129,3 +129,17 @@ def test_worst_k_is_the_minimum_of_final_steps():
     df = check_results(pd.DataFrame(rows))
     assert list(worst_k(df, metric="dice", k=2, group_by=())["case"]) == ["c1", "c3"]
     assert list(worst_k(df, metric="hd95", k=1, group_by=())["case"]) == ["c1"]
+
+
+def test_paired_by_and_pair_rows(results):
+    from samwidgets.analysis.stats import pair_rows, paired_by
+
+    box = results[results["protocol"] == "box"]
+    pairs = paired_differences(box, metric="dice", column="model", a="litemedsam", b="sam_vit_b")
+    per = paired_by(pairs, by="modality", rng=np.random.default_rng(0), n_boot=50)
+    assert list(per["modality"]) == sorted(pairs["modality"].unique())
+    assert per["n"].sum() == len(pairs)
+    rows = pair_rows(pairs.head(3), metric="dice")
+    assert list(rows["model"]) == ["litemedsam", "sam_vit_b"] * 3
+    assert np.allclose(rows["dice"].to_numpy()[1::2], pairs.head(3)["dice_b"].to_numpy())
+    assert (rows["prompt_log"].to_numpy()[0::2] == pairs.head(3)["prompt_log_a"].to_numpy()).all()
