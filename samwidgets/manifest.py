@@ -1,0 +1,291 @@
+"""Data manifests: ``data_manifests/*.yaml`` -> validated :class:`Case` objects.
+
+A manifest says which files make up a dataset, their modality, how to window them (``preset``) and how to
+decode their labels (``label``): decoding rules live in data, not code. The format (full description with
+examples in ``data_manifests/README.md``)::
+
+    dataset: busi                     # short name; case keys are "<dataset>/<case id>"
+    modality: US                      # CT MR PET US XR endoscopy dermoscopy fundus mammography pathology microscopy
+    anatomy: breast
+    licence: CC0 1.0
+    citation: "Al-Dhabyani W. et al. Dataset of breast ultrasound images. Data in Brief 28 (2020)"
+    source: https://...               # optional
+    root: ${SAMWIDGETS_SHARED_DATA}/ultrasound_breast/...   # or a path relative to this file's folder
+    preset: percentile                # a name of samwidgets.io.apply_preset
+    dims: 2                           # optional: spatial dimensions every image must have (2 or 3)
+    label: {type: colours, labels: {benign: [0, 255, 0]}, background: [0, 0, 0], max_distance: 60}
+    label_key: gts                    # optional: the npz array holding labels (default gts)
+    spacing: [0.5, 0.5]               # optional: override in array order (z, y, x) / (y, x), mm
+    cases:                            # explicit cases ...
+      - {id: "10018", image: images/10018.png, label: masks/10018.png}
+    cases_glob:                       # ... and/or one or more globs (relative to root, sorted)
+      image: "images/*.png"
+      label: "masks/{stem}.png"       # placeholders: {stem} {name} {parent} {relparent}
+      id: "{stem}"                    # default "{stem}"
+
+Every case (and every ``cases_glob`` entry) may override dataset, modality, anatomy, preset, label_rule,
+label_key, spacing, dims, licence and citation (a case's ``label`` is its label file, hence ``label_rule``).
+``${SAMWIDGETS_SHARED_DATA}`` in ``root`` defaults to the
+``shared/data`` folder beside the repository; the environment variable overrides it.
+
+Arrays follow the io layer: images (z, y, x[, 3]) or (y, x[, 3]) in file order; label masks are boolean
+with the image's spatial shape (z, y, x) or (y, x). This module never imports torch or ipywidgets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import yaml
+
+from samwidgets.errors import LabelError, ManifestError, SamwidgetsError
+from samwidgets.manifest_build import build_records
+from samwidgets.manifest_schema import schema_problems
+
+if TYPE_CHECKING:  # pragma: no cover
+    from samwidgets.io.image import Image
+
+__all__ = ["Case", "Manifest", "load_manifest", "find_case", "validate_manifest", "read_manifest_yaml"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One image (and its label file) of a manifest, with every manifest-level default resolved.
+
+    ``image``/``label`` are absolute paths; ``label`` may equal ``image`` (npz holding ``imgs`` and
+    ``gts``). ``spacing`` is an override in array order (z, y, x) / (y, x) in mm, or None to keep the
+    file's. ``dims`` is the number of spatial dimensions the manifest declares (2, 3) or None.
+    """
+
+    case_id: str
+    dataset: str
+    modality: str
+    anatomy: str
+    image: Path
+    label: Path | None
+    label_rule: dict = field(hash=False)
+    preset: str
+    spacing: tuple[float, ...] | None
+    licence: str
+    manifest: Path
+    dims: int | None = None
+    label_key: str = "gts"
+    citation: str = ""
+
+    @property
+    def key(self) -> str:
+        """``"<dataset>/<case_id>"``: unique across the manifests of this project."""
+        return f"{self.dataset}/{self.case_id}"
+
+    def load_raw_image(self) -> "Image":
+        """The image as read (raw values, e.g. HU), with the manifest's spacing override applied."""
+        from samwidgets.io import load_image
+
+        image = load_image(self.image)
+        nd = len(image.spacing)
+        if self.dims is not None and nd != self.dims:
+            raise ManifestError(
+                f"image is {nd}D (shape {image.array.shape}) but the manifest says dims: {self.dims}",
+                where=self.key,
+            )
+        if self.spacing is not None:
+            if len(self.spacing) != nd:
+                raise ManifestError(
+                    f"spacing override {self.spacing} does not fit a {nd}D image of shape {image.array.shape}",
+                    where=self.key,
+                )
+            image = dataclasses.replace(image, spacing=tuple(self.spacing))
+        return image
+
+    def load_image(self) -> "Image":
+        """The image with the manifest's preset applied: array uint8 (z, y, x[, 3]) / (y, x[, 3])."""
+        from samwidgets.io import apply_preset
+
+        image = self.load_raw_image()
+        array = apply_preset(image.array, self.preset)
+        meta = {**image.meta, "preset": self.preset}
+        return dataclasses.replace(image, array=array, meta=meta)
+
+    def load_labels(self, *, image: "Image | None" = None) -> dict[str, np.ndarray]:
+        """Decode the label file with the manifest's rule: ``{name: bool mask}``.
+
+        Each mask has the image's spatial shape, (z, y, x) or (y, x). Label names the rule lists but
+        this case does not contain are left out. Pass ``image`` (from :meth:`load_image`) to avoid reading
+        the image again for the shape check. Raises LabelError when the case has no label file, the shapes
+        differ, or no label has any voxel.
+        """
+        from samwidgets.io import load_label_array
+        from samwidgets.io.labels import check_label_shape, decode_label
+
+        if self.label is None:
+            raise LabelError("case has no label file", where=self.key)
+        if image is None:
+            image = self.load_raw_image()
+        raw = load_label_array(self.label, key=self.label_key)
+        masks = decode_label(raw, self.label_rule, where=self.key)
+        present = {}
+        for name, mask in masks.items():
+            mask = np.asarray(mask, dtype=bool)
+            check_label_shape(image, mask, where=self.key)
+            if mask.any():
+                present[name] = mask
+        if not present:
+            raise LabelError(f"label file {self.label.name} has no labelled voxels under the manifest's rule",
+                             where=self.key)
+        return present
+
+    def load(self) -> tuple["Image", dict[str, np.ndarray]]:
+        """(image with preset applied, labels): each file read once."""
+        image = self.load_image()
+        return image, self.load_labels(image=image)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A loaded manifest: ``name`` is the file stem, ``dataset``/``modality`` the manifest-level values."""
+
+    name: str
+    path: Path
+    dataset: str
+    modality: str
+    cases: list[Case] = field(hash=False)
+    data: dict[str, Any] = field(hash=False, repr=False, default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __iter__(self):
+        return iter(self.cases)
+
+    def case(self, case_id: str) -> Case:
+        """The case with id (or key ``dataset/id``) ``case_id``; ManifestError listing the ids otherwise."""
+        for case in self.cases:
+            if case_id in (case.case_id, case.key):
+                return case
+        shown = ", ".join(c.case_id for c in self.cases[:20]) + (" ..." if len(self.cases) > 20 else "")
+        raise ManifestError(f"no case '{case_id}' (cases: {shown})", where=self.path)
+
+
+def read_manifest_yaml(path: str | Path) -> dict[str, Any]:
+    """Parse a manifest file; ManifestError if it is missing, unreadable or not valid YAML."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ManifestError("manifest file not found", where=path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read manifest: {exc}", where=path) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(f"malformed YAML{at}: {problem}", where=path) from exc
+    if data is None:
+        raise ManifestError("manifest file is empty", where=path)
+    return data
+
+
+def _known_presets() -> set[str] | None:
+    try:
+        from samwidgets.io import presets as _presets
+    except ImportError:  # pragma: no cover - io always ships presets
+        return None
+    for attr in ("PRESET_NAMES", "PRESETS"):
+        names = getattr(_presets, attr, None)
+        if names:
+            return set(names)
+    return None
+
+
+def _collect(path: Path) -> tuple[dict[str, Any] | None, list[Case], list[str]]:
+    """(data, cases, problems) without loading any image."""
+    try:
+        data = read_manifest_yaml(path)
+    except ManifestError as exc:
+        return None, [], [str(exc)]
+    problems = schema_problems(data)
+    if problems:
+        return data, [], problems
+    records, problems = build_records(data, path.resolve())
+    presets = _known_presets()
+    cases = []
+    for rec in records:
+        where = rec.pop("where")
+        if presets is not None and rec["preset"] not in presets:
+            problems.append(f"{where}: unknown preset '{rec['preset']}' (known: {', '.join(sorted(presets))})")
+        cases.append(Case(manifest=path.resolve(), **rec))
+    return data, cases, problems
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read, schema-check and resolve a manifest; no image is read.
+
+    Raises ManifestError naming the file, with ``problems`` listing every problem found (schema errors,
+    missing root or files, duplicate ids, unknown presets). Use :func:`validate_manifest` to also read
+    every image and label.
+    """
+    path = Path(path).expanduser()
+    data, cases, problems = _collect(path)
+    if problems:
+        if data is None:  # missing or malformed file: re-raise the typed error as is
+            read_manifest_yaml(path)
+        raise ManifestError(f"{len(problems)} problem(s) in manifest", where=path, problems=problems)
+    name = path.name
+    for suffix in (".yaml", ".yml"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return Manifest(name=name, path=path.resolve(), dataset=str(data["dataset"]), modality=data["modality"],
+                    cases=cases, data=data)
+
+
+def find_case(manifest_path: str | Path, case_id: str) -> Case:
+    """The case ``case_id`` (or ``dataset/case_id``) of the manifest at ``manifest_path``."""
+    return load_manifest(manifest_path).case(str(case_id))
+
+
+def check_case(case: Case) -> tuple[list[str], dict[str, Any]]:
+    """Read one case's image and labels; (problems, facts). Facts: dims, shape, labels (names found)."""
+    facts: dict[str, Any] = {}
+    try:
+        image = case.load_image()
+    except SamwidgetsError as exc:
+        return [f"case '{case.case_id}': {exc.reason} ({exc.where})"], facts
+    except Exception as exc:  # noqa: BLE001 - a validator reports, it does not crash
+        return [f"case '{case.case_id}': cannot load image {case.image}: {type(exc).__name__}: {exc}"], facts
+    facts["dims"] = len(image.spacing)
+    facts["shape"] = tuple(image.array.shape)
+    if case.label is None:
+        facts["labels"] = []
+        return [], facts
+    try:
+        labels = case.load_labels(image=image)
+    except SamwidgetsError as exc:
+        return [f"case '{case.case_id}': {exc.reason} (label {case.label})"], facts
+    except Exception as exc:  # noqa: BLE001
+        return [f"case '{case.case_id}': cannot decode label {case.label}: {type(exc).__name__}: {exc}"], facts
+    facts["labels"] = sorted(labels)
+    return [], facts
+
+
+def validate_manifest(path: str | Path, *, load: bool = True) -> list[str]:
+    """Every problem of a manifest, one line each naming its case; an empty list when it is valid.
+
+    Checks the YAML syntax, the schema, the root folder, that every image and label file exists, that case
+    ids are unique and presets are known; with ``load`` also reads every image and label and checks that
+    each decodes, that label and image spatial shapes match and that labels are not empty. It does not stop
+    at the first problem.
+    """
+    path = Path(path).expanduser()
+    _, cases, problems = _collect(path)
+    if load:
+        for case in cases:
+            if not case.image.exists() or (case.label is not None and not case.label.exists()):
+                continue  # already reported
+            problems.extend(check_case(case)[0])
+    return problems

@@ -1,0 +1,207 @@
+"""Turn the parsed YAML of a manifest into case records, collecting every problem instead of stopping.
+
+This is the file-system half of manifest loading: resolve ``root`` (with ``${SAMWIDGETS_SHARED_DATA}``),
+expand ``cases_glob`` entries, merge per-case overrides over the manifest-level defaults, and check that
+files exist and ids are unique. :mod:`samwidgets.manifest` wraps the records into :class:`Case` objects.
+
+Templates in ``cases_glob`` (``id`` and ``label``) may use these placeholders, taken from each image file
+matched by the ``image`` pattern:
+
+- ``{stem}``: the file name without its extension (``.nii.gz`` counts as one extension),
+- ``{name}``: the full file name,
+- ``{parent}``: the name of the folder holding the file,
+- ``{relparent}``: that folder relative to ``root`` (``.`` for ``root`` itself).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+SHARED_DATA_VAR = "SAMWIDGETS_SHARED_DATA"
+OVERRIDE_KEYS = ("dataset", "modality", "anatomy", "preset", "label_rule", "label_key", "spacing", "dims",
+                 "licence", "citation")
+_COMPOUND_SUFFIXES = (".nii.gz", ".tar.gz")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def default_shared_data() -> Path:
+    """``$SAMWIDGETS_SHARED_DATA`` if set, else the ``shared/data`` folder beside the repository.
+
+    The repository root is the folder holding the ``samwidgets`` package (an editable install or a clone),
+    so the default is ``<repo>/../shared/data``, the same rule as ``tests/conftest.py``.
+    """
+    value = os.environ.get(SHARED_DATA_VAR)
+    if value:
+        return Path(value).expanduser()
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def expand_root(root: str, manifest_dir: Path) -> tuple[Path | None, str | None]:
+    """Resolve a manifest's ``root``: ``${VAR}`` substituted, relative paths taken from the manifest's folder.
+
+    Returns (path, None) or (None, problem). ``${SAMWIDGETS_SHARED_DATA}`` defaults to
+    :func:`default_shared_data`; any other variable must be set in the environment.
+    """
+    missing: list[str] = []
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name == SHARED_DATA_VAR:
+            return str(default_shared_data())
+        if name in os.environ:
+            return os.environ[name]
+        missing.append(name)
+        return match.group(0)
+
+    text = _VAR.sub(substitute, root)
+    if missing:
+        return None, f"root '{root}': environment variable(s) not set: {', '.join(missing)}"
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = manifest_dir / path
+    return path, None
+
+
+def file_stem(path: Path) -> str:
+    """The file name without its extension; ``.nii.gz`` and ``.tar.gz`` count as one extension."""
+    name = path.name
+    for suffix in _COMPOUND_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _fill(template: str, image: Path, root: Path) -> str:
+    rel = image.parent.relative_to(root) if image.parent != root else Path(".")
+    fields = {"stem": file_stem(image), "name": image.name, "parent": image.parent.name,
+              "relparent": rel.as_posix()}
+    return template.format_map(fields)
+
+
+def _expand_glob(entry: dict[str, Any], index: int, root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The case entries one ``cases_glob`` entry stands for (sorted by image path), and its problems."""
+    where = f"cases_glob[{index}]"
+    pattern = entry["image"]
+    excluded = set()
+    for ex in entry.get("exclude", []):
+        excluded.update(p.resolve() for p in root.glob(ex))
+    images = sorted(p for p in root.glob(pattern) if p.is_file() and p.resolve() not in excluded)
+    if not images:
+        return [], [f"{where}: no file under {root} matches '{pattern}'"]
+    cases, problems = [], []
+    overrides = {k: entry[k] for k in OVERRIDE_KEYS if k in entry}
+    for image in images:
+        try:
+            case_id = _fill(entry.get("id", "{stem}"), image, root)
+            label = _fill(entry["label"], image, root) if "label" in entry else None
+        except (KeyError, ValueError, IndexError) as exc:
+            return [], [f"{where}: bad template (placeholders: stem, name, parent, relparent): {exc}"]
+        case = {"id": case_id, "image": image.relative_to(root).as_posix(), "label": label, **overrides}
+        case["_from"] = where
+        cases.append(case)
+    return cases, problems
+
+
+def _normalise_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a label rule; ``values`` keys written as quoted numbers ("1") become integers."""
+    rule = dict(rule)
+    if rule.get("type") == "values" and isinstance(rule.get("labels"), dict):
+        labels = {}
+        for key, name in rule["labels"].items():
+            if isinstance(key, str) and re.fullmatch(r"-?\d+", key.strip()):
+                key = int(key)
+            labels[key] = name
+        rule["labels"] = labels
+    for key in ("labels",):
+        if rule.get("type") == "colours" and isinstance(rule.get(key), dict):
+            rule[key] = {k: list(v) for k, v in rule[key].items()}
+    return rule
+
+
+def _rule_problem(rule: dict[str, Any]) -> str | None:
+    if rule.get("type") == "values":
+        bad = [k for k in rule.get("labels", {}) if not isinstance(k, int) or isinstance(k, bool)]
+        if bad:
+            return f"label values must be integers, got {bad!r}"
+        if 0 in rule["labels"]:
+            return "label value 0 is the background and cannot be a label"
+    return None
+
+
+def build_records(data: dict[str, Any], manifest_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Case records (plain dicts with every field resolved) from schema-valid YAML data, and every problem.
+
+    Each record has: case_id, dataset, modality, anatomy, image (Path), label (Path|None), label_rule,
+    label_key, preset, spacing (tuple|None), dims (2, 3 or None), licence, citation, where (how the
+    case is named in problems).
+    """
+    problems: list[str] = []
+    root, err = expand_root(str(data["root"]), manifest_path.parent)
+    if err:
+        return [], [f"manifest: {err}"]
+    if not root.is_dir():
+        hint = f" (set {SHARED_DATA_VAR})" if SHARED_DATA_VAR in str(data["root"]) else ""
+        return [], [f"manifest: root folder not found: {root}{hint}"]
+
+    entries: list[dict[str, Any]] = []
+    for i, case in enumerate(data.get("cases") or []):
+        entries.append({**case, "_from": f"cases[{i}]"})
+    globs = data.get("cases_glob") or []
+    for i, entry in enumerate([globs] if isinstance(globs, dict) else globs):
+        expanded, glob_problems = _expand_glob(entry, i, root)
+        entries.extend(expanded)
+        problems.extend(glob_problems)
+
+    defaults = {k: data.get(k) for k in OVERRIDE_KEYS}
+    defaults["label_rule"] = data.get("label")  # the manifest-level rule is called 'label'; cases override it
+    # with 'label_rule' because a case's 'label' is its label file
+    records: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    for entry in entries:
+        case_id = str(entry["id"])
+        where = f"case '{case_id}'"
+        if case_id in seen:
+            problems.append(f"{where}: duplicate case id ({entry['_from']} repeats {seen[case_id]})")
+            continue
+        seen[case_id] = entry["_from"]
+        merged = {k: entry.get(k, defaults[k]) for k in OVERRIDE_KEYS}
+        image = root / entry["image"]
+        label = root / entry["label"] if entry.get("label") else None
+        if not image.exists():
+            problems.append(f"{where}: image file not found: {image}")
+        if label is not None and not label.exists():
+            problems.append(f"{where}: label file not found: {label}")
+        rule = merged["label_rule"]
+        if label is not None and rule is None:
+            problems.append(f"{where}: has a label file but no label rule ('label:' in the manifest, "
+                            "'label_rule:' in the case)")
+        if rule is not None:
+            rule = _normalise_rule(rule)
+            rule_err = _rule_problem(rule)
+            if rule_err:
+                problems.append(f"{where}: label rule: {rule_err}")
+        spacing = tuple(float(s) for s in merged["spacing"]) if merged["spacing"] else None
+        if spacing is not None and merged["dims"] is not None and len(spacing) != merged["dims"]:
+            problems.append(f"{where}: spacing {spacing} has {len(spacing)} values but dims is {merged['dims']}")
+        records.append({
+            "case_id": case_id,
+            "dataset": str(merged["dataset"]),
+            "modality": merged["modality"],
+            "anatomy": merged["anatomy"],
+            "image": image,
+            "label": label,
+            "label_rule": rule or {},
+            "label_key": merged["label_key"] or "gts",
+            "preset": merged["preset"],
+            "spacing": spacing,
+            "dims": merged["dims"],
+            "licence": merged["licence"],
+            "citation": merged["citation"],
+            "where": where,
+        })
+    if not records and not problems:
+        problems.append("manifest: no cases")
+    return records, problems

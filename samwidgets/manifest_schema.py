@@ -1,0 +1,175 @@
+"""The JSON schema of a data manifest (``data_manifests/*.yaml``) and the formatting of its errors.
+
+The schema checks structure only (keys, types, allowed modalities, the shape of each label rule). Checks
+that need the file system or the io layer (files exist, preset names, image and label shapes) live in
+:mod:`samwidgets.manifest`. See ``data_manifests/README.md`` for the format with examples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+MODALITIES = (
+    "CT",
+    "MR",
+    "PET",
+    "US",
+    "XR",
+    "endoscopy",
+    "dermoscopy",
+    "fundus",
+    "mammography",
+    "pathology",
+    "microscopy",
+)
+
+LABEL_TYPES = ("values", "threshold", "colours", "instances", "outline_fill")
+
+_NAME = {"type": "string", "minLength": 1, "pattern": r"^[^/\s]+$"}
+_TEXT = {"type": "string", "minLength": 1}
+_RGB = {
+    "type": "array",
+    "items": {"type": "integer", "minimum": 0, "maximum": 255},
+    "minItems": 3,
+    "maxItems": 3,
+}
+
+
+def _rule(kind: str, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+        "then": {
+            "required": ["type", *required],
+            "properties": {"type": {"const": kind}, **properties},
+            "additionalProperties": False,
+        },
+    }
+
+
+# One label rule, as understood by samwidgets.io.labels.decode_label.
+LABEL_RULE: dict[str, Any] = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"enum": list(LABEL_TYPES)}},
+    "allOf": [
+        # keys are label values (integers; YAML writes them bare), values are label names
+        _rule("values", ["labels"], {"labels": {"type": "object", "minProperties": 1,
+                                                "additionalProperties": _NAME}}),
+        _rule("threshold", ["threshold", "name"], {"threshold": {"type": "number"}, "name": _NAME}),
+        _rule("colours", ["labels"], {
+            "labels": {"type": "object", "minProperties": 1, "additionalProperties": _RGB},
+            "background": _RGB,
+            "max_distance": {"type": "number", "exclusiveMinimum": 0},
+            "blends": {"type": "boolean"},
+        }),
+        _rule("instances", ["name"], {"name": _NAME}),
+        _rule("outline_fill", ["threshold", "name"], {"threshold": {"type": "number"}, "name": _NAME,
+                                                     "close": {"type": "integer", "minimum": 0}}),
+    ],
+}
+
+SPACING: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "number", "exclusiveMinimum": 0},
+    "minItems": 2,
+    "maxItems": 3,
+}
+
+# Keys a case (or a cases_glob entry) may set to override the manifest-level value. In a case ``label`` is
+# the label FILE, so the rule override is called ``label_rule`` (the manifest-level rule is ``label``).
+OVERRIDES: dict[str, Any] = {
+    "dataset": _NAME,
+    "modality": {"enum": list(MODALITIES)},
+    "anatomy": _TEXT,
+    "preset": _TEXT,
+    "label_rule": LABEL_RULE,
+    "label_key": _TEXT,
+    "spacing": SPACING,
+    "dims": {"enum": [2, 3]},
+    "licence": _TEXT,
+    "citation": _TEXT,
+}
+
+CASE: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "image"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": ["string", "integer"], "pattern": r"^[^/\s]+$"},
+        "image": _TEXT,
+        "label": {"type": ["string", "null"]},
+        **OVERRIDES,
+    },
+}
+
+CASES_GLOB: dict[str, Any] = {
+    "type": "object",
+    "required": ["image"],
+    "additionalProperties": False,
+    "properties": {
+        "image": _TEXT,
+        "label": _TEXT,
+        "id": _TEXT,
+        "exclude": {"type": "array", "items": _TEXT},
+        **OVERRIDES,
+    },
+}
+
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["dataset", "modality", "anatomy", "licence", "citation", "root", "preset"],
+    "additionalProperties": False,
+    "properties": {
+        "dataset": _NAME,
+        "modality": {"enum": list(MODALITIES)},
+        "anatomy": _TEXT,
+        "licence": _TEXT,
+        "citation": _TEXT,
+        "source": _TEXT,
+        "description": _TEXT,
+        "root": _TEXT,
+        "preset": _TEXT,
+        "dims": {"enum": [2, 3]},
+        "label": LABEL_RULE,
+        "label_key": _TEXT,
+        "spacing": SPACING,
+        "cases": {"type": "array", "items": CASE},
+        "cases_glob": {"oneOf": [CASES_GLOB, {"type": "array", "items": CASES_GLOB, "minItems": 1}]},
+    },
+    "anyOf": [{"required": ["cases"]}, {"required": ["cases_glob"]}],
+}
+
+_VALIDATOR = jsonschema.Draft202012Validator(MANIFEST_SCHEMA)
+
+
+def _case_name(data: Any, path: list[Any]) -> str:
+    """'case 'ID' (cases[3])' for an error under cases[i], 'cases_glob[0]' under a glob, else the key path."""
+    if len(path) >= 2 and path[0] == "cases" and isinstance(path[1], int):
+        entry = data["cases"][path[1]] if isinstance(data.get("cases"), list) else None
+        ident = entry.get("id") if isinstance(entry, dict) else None
+        head = f"case '{ident}' (cases[{path[1]}])" if ident is not None else f"cases[{path[1]}]"
+        rest = path[2:]
+    else:
+        head, rest = "manifest", path
+    if rest:
+        head += " " + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest).lstrip(".")
+    return head
+
+
+def schema_problems(data: Any) -> list[str]:
+    """Every schema violation of the parsed YAML ``data``, one line each, naming the case where there is one."""
+    if not isinstance(data, dict):
+        return [f"manifest: the top level must be a mapping of keys, not {type(data).__name__}"]
+    problems = []
+    for error in sorted(_VALIDATOR.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = list(error.absolute_path)
+        message = error.message
+        if error.validator == "anyOf" and not path:
+            message = "the manifest lists no cases: give 'cases' or 'cases_glob'"
+        elif error.validator == "additionalProperties":
+            message = message.replace("Additional properties are not allowed", "unknown key(s)")
+        problems.append(f"{_case_name(data, path)}: {message}")
+    return problems
