@@ -10,19 +10,15 @@ their ``nbytes``; the least-recently used entries are evicted first, and an entr
 bound is never kept in memory (it still goes to disk). Returned tensors are shared with the cache: do
 not modify them in place.
 
-Disk tier: one file per key, ``<directory>/<key[:2]>/<key>.swe``, laid out as::
-
-    MAGIC (8 bytes) | header length (uint32 little-endian) | header (UTF-8 JSON) | payload | tag (32 bytes)
-
-The JSON header holds the format version, the key, the model name (when given), the creation time and,
-per tensor, its name, dtype, shape, stored dtype, offset and byte length in the payload; the payload is
-the raw little-endian tensor bytes (no pickle anywhere). ``tag`` is HMAC-SHA256 over everything before
-it, keyed with a per-cache secret (``<directory>/secret.key``, 32 random bytes, created 0600 on first
-use). A torn, truncated, bit-flipped or foreign entry (another cache's secret, another format, another
-key) therefore fails verification: it is deleted, counted in ``stats["corrupt_dropped"]`` and reported
-as a miss, so the caller recomputes. Writes go to a temporary file in the same folder, are fsync'ed and
-then ``os.replace``'d into place, so a reader never sees a half-written entry; a crash leaves at most a
-``*.part`` file, which is never read as an entry and is removed by :meth:`EmbeddingCache.clear`.
+Disk tier: one file per key, ``<directory>/<key[:2]>/<key>.swe``: a JSON header (format version, key,
+model, tensor names/dtypes/shapes) and the raw tensor bytes, signed with HMAC-SHA256 under a per-cache
+secret (``<directory>/secret.key``, 32 random bytes, created 0600 on first use); no pickle anywhere. The
+format is in :mod:`samwidgets.models.cache_format`. A torn, truncated, bit-flipped or foreign entry
+(another cache's secret, another format, another key) fails verification: it is deleted, counted in
+``stats["corrupt_dropped"]`` and reported as a miss, so the caller recomputes. Writes go to a temporary
+file in the same folder, are fsync'ed and then ``os.replace``'d into place, so a reader never sees a
+half-written entry; a crash leaves at most a ``*.part`` file, which is never read as an entry and is
+removed by :meth:`EmbeddingCache.clear`.
 
 ``fp16_on_disk=True`` stores float32/float64 tensors as float16 (half the disk space); they are restored
 to their original dtype on read, but their VALUES CHANGE SLIGHTLY (float16 rounding, relative error up to
@@ -36,31 +32,30 @@ processes may share a directory.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import os
 import re
-import struct
-import sys
 import threading
-import time
 import warnings
 from collections import OrderedDict
 from pathlib import Path
 
 from samwidgets.errors import CacheError
+from samwidgets.models.cache_format import (
+    SECRET_NAME,
+    TMP_SUFFIX,
+    CorruptEntry,
+    decode_entry,
+    encode_entry,
+    fsync_dir,
+    load_or_create_secret,
+    peek_header,
+)
 
-MAGIC = b"SWEMB\x00\x01\n"
-FORMAT_VERSION = 1
+__all__ = ["EmbeddingCache", "ModelCache", "default_cache_dir", "SECRET_NAME"]
+
 SUFFIX = ".swe"
-TMP_SUFFIX = ".part"
-SECRET_NAME = "secret.key"
-TAG_BYTES = 32
 DEFAULT_MEMORY_BYTES = 1 << 30  # 1 GiB: ~256 SAM/LiteMedSAM embeddings (4 MiB each)
 _KEY_RE = re.compile(r"^[0-9a-f]{16,128}$")
-_FP16_MAX = 65504.0
-_PREFIX = struct.Struct("<I")
 
 
 def default_cache_dir() -> Path:
@@ -169,6 +164,11 @@ class EmbeddingCache:
                 return True
         return self.disk and self._path(key).is_file()
 
+    def bound(self, model: str) -> "ModelCache":
+        """A view of this cache that records ``model`` in every entry it writes (for :meth:`info` and
+        ``clear(model=...)``); hand it to ``samwidgets.models.load(name, cache=...)``."""
+        return ModelCache(self, model)
+
     def info(self) -> dict:
         """Disk store summary: directory, entries, bytes_on_disk, per-model entry counts ("unknown" when
         no model was recorded), stale temporary files, and the memory tier's counters."""
@@ -183,7 +183,7 @@ class EmbeddingCache:
                 except OSError:
                     continue
                 entries += 1
-                model = (self._peek_header(path) or {}).get("model") or "unknown"
+                model = (peek_header(path) or {}).get("model") or "unknown"
                 per_model[model] = per_model.get(model, 0) + 1
         return {"directory": str(self.directory), "entries": entries, "bytes_on_disk": size,
                 "models": dict(sorted(per_model.items())), "stale_tmp_files": stale, **self.stats}
@@ -198,7 +198,7 @@ class EmbeddingCache:
         if self.disk and self.directory.is_dir():
             for path in self._entry_files(include_tmp=True):
                 is_tmp = path.name.endswith(TMP_SUFFIX)
-                if model is not None and (is_tmp or (self._peek_header(path) or {}).get("model") != model):
+                if model is not None and (is_tmp or (peek_header(path) or {}).get("model") != model):
                     continue
                 try:
                     path.unlink()
@@ -258,59 +258,12 @@ class EmbeddingCache:
                     yield path
 
     def _ensure_secret(self) -> bytes:
-        if self._secret is not None:
-            return self._secret
-        path = self.directory / SECRET_NAME
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                tmp = self.directory / f".{SECRET_NAME}.{os.getpid()}.{threading.get_ident()}{TMP_SUFFIX}"
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                try:
-                    os.write(fd, os.urandom(32))
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                try:
-                    os.link(tmp, path)  # atomic, fails if another process published first
-                except FileExistsError:
-                    pass
-                except OSError:
-                    if not path.exists():
-                        os.replace(tmp, path)
-                finally:
-                    tmp.unlink(missing_ok=True)
-            secret = path.read_bytes()
-        except OSError as exc:
-            raise CacheError(f"cannot use the embedding cache directory: {exc}", where=self.directory) from exc
-        if len(secret) != 32:
-            raise CacheError(f"cache secret has {len(secret)} bytes, expected 32; delete it to start afresh",
-                             where=path)
-        self._secret = secret
-        return secret
-
-    def _encode(self, key: str, features: dict, model: str | None) -> bytes:
-        torch = _torch()
-        tensors, blobs, offset = [], [], 0
-        for name, t in features.items():
-            src = t.detach().to("cpu").contiguous()
-            stored = src
-            if (self.fp16_on_disk and src.dtype in (torch.float32, torch.float64)
-                    and (src.numel() == 0 or bool(src.abs().max() <= _FP16_MAX))):
-                stored = src.to(torch.float16)
-            raw = stored.reshape(-1).view(torch.uint8).numpy().tobytes() if stored.numel() else b""
-            tensors.append({"name": name, "dtype": str(src.dtype).replace("torch.", ""),
-                            "stored": str(stored.dtype).replace("torch.", ""), "shape": list(src.shape),
-                            "offset": offset, "nbytes": len(raw)})
-            blobs.append(raw)
-            offset += len(raw)
-        header = json.dumps({"format": FORMAT_VERSION, "key": key, "model": model, "created": time.time(),
-                             "byteorder": sys.byteorder, "tensors": tensors}, sort_keys=True).encode()
-        body = MAGIC + _PREFIX.pack(len(header)) + header + b"".join(blobs)
-        return body + hmac.new(self._ensure_secret(), body, hashlib.sha256).digest()
+        if self._secret is None:
+            self._secret = load_or_create_secret(self.directory)
+        return self._secret
 
     def _write(self, key: str, features: dict, model: str | None) -> None:
-        data = self._encode(key, features, model)
+        data = encode_entry(key, features, model, self._ensure_secret(), fp16=self.fp16_on_disk)
         final = self._path(key)
         tmp = final.parent / f".{key}.{os.getpid()}.{threading.get_ident()}{TMP_SUFFIX}"
         try:
@@ -320,7 +273,7 @@ class EmbeddingCache:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise CacheError(f"cannot write embedding to the cache: {exc}", where=final) from exc
@@ -338,44 +291,10 @@ class EmbeddingCache:
         except OSError as exc:
             raise CacheError(f"cannot read cache entry: {exc}", where=path) from exc
         try:
-            return self._decode(key, data)
-        except _Corrupt:
+            return decode_entry(key, data, self._ensure_secret())
+        except CorruptEntry:
             self._drop(path, ident)
             return None, None
-
-    def _decode(self, key: str, data: bytes) -> tuple[dict, str | None]:
-        torch = _torch()
-        head = len(MAGIC) + _PREFIX.size
-        if len(data) < head + TAG_BYTES or not data.startswith(MAGIC):
-            raise _Corrupt("bad magic or too short")
-        (hlen,) = _PREFIX.unpack_from(data, len(MAGIC))
-        if head + hlen + TAG_BYTES > len(data):
-            raise _Corrupt("header length past end of file")
-        body, tag = data[:-TAG_BYTES], data[-TAG_BYTES:]
-        if not hmac.compare_digest(hmac.new(self._ensure_secret(), body, hashlib.sha256).digest(), tag):
-            raise _Corrupt("signature mismatch")
-        try:
-            header = json.loads(body[head: head + hlen])
-            if header["format"] != FORMAT_VERSION or header["key"] != key:
-                raise _Corrupt("format or key mismatch")
-            if header.get("byteorder") != sys.byteorder:
-                raise _Corrupt("written on a machine of the other byte order")
-            payload = memoryview(body)[head + hlen:]
-            out = {}
-            for spec in header["tensors"]:
-                stored = getattr(torch, spec["stored"])
-                dtype = getattr(torch, spec["dtype"])
-                start, n = int(spec["offset"]), int(spec["nbytes"])
-                if start < 0 or start + n > len(payload):
-                    raise _Corrupt("tensor past end of payload")
-                buf = bytearray(payload[start:start + n])
-                t = torch.frombuffer(buf, dtype=stored) if n else torch.empty(0, dtype=stored)
-                out[spec["name"]] = t.reshape(spec["shape"]).to(dtype)
-            return out, header.get("model")
-        except _Corrupt:
-            raise
-        except Exception as exc:  # malformed header that was nevertheless signed: treat as corrupt
-            raise _Corrupt(str(exc)) from exc
 
     def _drop(self, path: Path, ident: os.stat_result) -> None:
         """Delete a corrupt entry unless another writer has replaced it since we read it."""
@@ -390,36 +309,23 @@ class EmbeddingCache:
         with self._lock:
             self._counts["corrupt_dropped"] += 1
 
-    @staticmethod
-    def _peek_header(path: Path) -> dict | None:
-        """The JSON header of an entry, unverified (for info/clear only), or None if unreadable."""
-        try:
-            with open(path, "rb") as fh:
-                start = fh.read(len(MAGIC) + _PREFIX.size)
-                if len(start) < len(MAGIC) + _PREFIX.size or not start.startswith(MAGIC):
-                    return None
-                (hlen,) = _PREFIX.unpack_from(start, len(MAGIC))
-                if hlen > 1 << 20:
-                    return None
-                header = json.loads(fh.read(hlen))
-            return header if isinstance(header, dict) else None
-        except (OSError, ValueError):
-            return None
 
+class ModelCache:
+    """``get`` / ``put`` / ``contains`` of an :class:`EmbeddingCache`, with ``put`` tagging one model."""
 
-class _Corrupt(Exception):
-    """Internal: a disk entry failed verification."""
+    def __init__(self, cache: EmbeddingCache, model: str):
+        self.cache = cache
+        self.model = model
 
+    def get(self, key: str, *, device=None) -> dict | None:
+        return self.cache.get(key, device=device)
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable (POSIX); silently skipped where directories cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    def put(self, key: str, features: dict, *, model: str | None = None) -> None:
+        self.cache.put(key, features, model=model or self.model)
+
+    def contains(self, key: str) -> bool:
+        return self.cache.contains(key)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return self.cache.stats

@@ -1,0 +1,169 @@
+"""The on-disk format of one embedding-cache entry, and the per-cache signing secret.
+
+One file per key, laid out as::
+
+    MAGIC (8 bytes) | header length (uint32 little-endian) | header (UTF-8 JSON) | payload | tag (32 bytes)
+
+The JSON header holds the format version, the key, the model name (or null), the creation time, the byte
+order and, per tensor, its name, dtype, shape, stored dtype, offset and byte length in the payload. The
+payload is the tensors' raw bytes, concatenated; nothing is pickled. ``tag`` is HMAC-SHA256 over
+everything before it, keyed with the cache's 32-byte secret, so a torn, truncated, bit-flipped or foreign
+entry (another cache's secret, another format, filed under another key) fails :func:`decode_entry`.
+
+With ``fp16=True`` float32/float64 tensors whose values fit float16 are stored as float16 and restored to
+their dtype on read (values change slightly: relative error up to about 5e-4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+
+from samwidgets.errors import CacheError
+
+MAGIC = b"SWEMB\x00\x01\n"
+FORMAT_VERSION = 1
+TAG_BYTES = 32
+SECRET_NAME = "secret.key"
+TMP_SUFFIX = ".part"
+_PREFIX = struct.Struct("<I")
+_HEAD = len(MAGIC) + _PREFIX.size
+_FP16_MAX = 65504.0
+
+
+class CorruptEntry(Exception):
+    """An entry failed verification (the message says which check)."""
+
+
+def load_or_create_secret(directory: Path) -> bytes:
+    """The 32-byte secret of the cache in ``directory``; created (mode 0600) on first use.
+
+    Publication is atomic (``os.link`` of a fully written temporary file), so two processes starting at
+    once agree on one secret. Raises :class:`CacheError` when the folder or secret cannot be used.
+    """
+    path = directory / SECRET_NAME
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            tmp = directory / f".{SECRET_NAME}.{os.getpid()}.{threading.get_ident()}{TMP_SUFFIX}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, os.urandom(32))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)  # fails if another process published first: keep theirs
+            except FileExistsError:
+                pass
+            except OSError:  # file systems without hard links
+                if not path.exists():
+                    os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        secret = path.read_bytes()
+    except OSError as exc:
+        raise CacheError(f"cannot use the embedding cache directory: {exc}", where=directory) from exc
+    if len(secret) != 32:
+        raise CacheError(f"cache secret has {len(secret)} bytes, expected 32; delete it to start afresh",
+                         where=path)
+    return secret
+
+
+def encode_entry(key: str, features: dict, model: str | None, secret: bytes, *, fp16: bool = False) -> bytes:
+    """The signed bytes of one entry: ``features`` maps names to torch tensors (any device)."""
+    import torch
+
+    tensors, blobs, offset = [], [], 0
+    for name, t in features.items():
+        src = t.detach().to("cpu").contiguous()
+        stored = src
+        if (fp16 and src.dtype in (torch.float32, torch.float64)
+                and (src.numel() == 0 or bool(src.abs().max() <= _FP16_MAX))):
+            stored = src.to(torch.float16)
+        raw = stored.reshape(-1).view(torch.uint8).numpy().tobytes() if stored.numel() else b""
+        tensors.append({"name": name, "dtype": str(src.dtype).replace("torch.", ""),
+                        "stored": str(stored.dtype).replace("torch.", ""), "shape": list(src.shape),
+                        "offset": offset, "nbytes": len(raw)})
+        blobs.append(raw)
+        offset += len(raw)
+    header = json.dumps({"format": FORMAT_VERSION, "key": key, "model": model, "created": time.time(),
+                         "byteorder": sys.byteorder, "tensors": tensors}, sort_keys=True).encode()
+    body = MAGIC + _PREFIX.pack(len(header)) + header + b"".join(blobs)
+    return body + hmac.new(secret, body, hashlib.sha256).digest()
+
+
+def decode_entry(key: str, data: bytes, secret: bytes) -> tuple[dict, str | None]:
+    """(features as CPU tensors in their original dtypes, model name or None) of a verified entry.
+
+    Raises :class:`CorruptEntry` unless the magic, lengths, signature, format version, key and byte
+    order all check out.
+    """
+    import torch
+
+    if len(data) < _HEAD + TAG_BYTES or not data.startswith(MAGIC):
+        raise CorruptEntry("bad magic or too short")
+    (hlen,) = _PREFIX.unpack_from(data, len(MAGIC))
+    if _HEAD + hlen + TAG_BYTES > len(data):
+        raise CorruptEntry("header length past end of file")
+    body, tag = data[:-TAG_BYTES], data[-TAG_BYTES:]
+    if not hmac.compare_digest(hmac.new(secret, body, hashlib.sha256).digest(), tag):
+        raise CorruptEntry("signature mismatch")
+    try:
+        header = json.loads(body[_HEAD:_HEAD + hlen])
+        if header["format"] != FORMAT_VERSION or header["key"] != key:
+            raise CorruptEntry("format or key mismatch")
+        if header.get("byteorder") != sys.byteorder:
+            raise CorruptEntry("written on a machine of the other byte order")
+        payload = memoryview(body)[_HEAD + hlen:]
+        out = {}
+        for spec in header["tensors"]:
+            stored, dtype = getattr(torch, spec["stored"]), getattr(torch, spec["dtype"])
+            start, n = int(spec["offset"]), int(spec["nbytes"])
+            if start < 0 or start + n > len(payload):
+                raise CorruptEntry("tensor past end of payload")
+            t = torch.frombuffer(bytearray(payload[start:start + n]), dtype=stored) if n else \
+                torch.empty(0, dtype=stored)
+            out[spec["name"]] = t.reshape(spec["shape"]).to(dtype)
+        return out, header.get("model")
+    except CorruptEntry:
+        raise
+    except Exception as exc:  # a signed but malformed header (e.g. a future format): treat as corrupt
+        raise CorruptEntry(f"malformed header: {exc}") from exc
+
+
+def peek_header(path: Path) -> dict | None:
+    """The JSON header of an entry file, NOT verified (for listing and clearing only), or None."""
+    try:
+        with open(path, "rb") as fh:
+            start = fh.read(_HEAD)
+            if len(start) < _HEAD or not start.startswith(MAGIC):
+                return None
+            (hlen,) = _PREFIX.unpack_from(start, len(MAGIC))
+            if hlen > 1 << 20:
+                return None
+            header = json.loads(fh.read(hlen))
+        return header if isinstance(header, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename durable (POSIX); silently skipped where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
