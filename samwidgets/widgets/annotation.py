@@ -93,7 +93,7 @@ class AnnotationMixin:
         from samwidgets.models.propagate import propagate_from_mask
 
         zr = None if z_range is None else (int(z_range[0]), int(z_range[1]))
-        result = propagate_from_mask(self.predictor, self.image.array, self.z, seed, z_range=zr)
+        result = propagate_from_mask(self.predictor, self.model_array, self.z, seed, z_range=zr)
         planes = {}
         for z, mask in _iter_slices(result, self.n_slices):
             if z == self.z:

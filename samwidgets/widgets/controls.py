@@ -10,20 +10,17 @@ from dataclasses import dataclass
 import ipywidgets as W
 import numpy as np
 
-HU_PRESETS = {
-    "CT soft tissue (40/400)": (40.0, 400.0),
-    "CT lesion (40/450)": (40.0, 450.0),
-    "CT lung (-600/1500)": (-600.0, 1500.0),
-    "CT brain (40/80)": (40.0, 80.0),
-}
-
-
 def window_presets(array: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Display presets for an image: full range first, the CT presets when values look like HU."""
+    """Display presets (level, width) for an image: the full range first, then the CT windows of
+    samwidgets.io.PRESETS when values look like HU (below -200)."""
+    from samwidgets.io import PRESETS
+
     lo, hi = float(np.min(array)), float(np.max(array))
     presets = {f"full range ({lo:g}..{hi:g})": ((lo + hi) / 2.0, max(hi - lo, 1.0))}
     if array.dtype != np.uint8 and lo < -200:
-        presets.update(HU_PRESETS)
+        for p in PRESETS.values():
+            if p.kind == "window":
+                presets[f"{p.name} ({p.level:g}/{p.width:g})"] = (p.level, p.width)
     return presets
 
 

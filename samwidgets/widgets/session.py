@@ -50,11 +50,17 @@ class Session(AnnotationMixin):
     background:   embed slices in a worker thread (the viewer sets it); off = encode when first needed.
     prefetch:     how many neighbouring slices on each side to pre-embed in background mode.
     autosave_dir: a directory to save the prompt log + labels to after every change (see autosave.py).
+    preset:       intensity preset (samwidgets.io.PRESETS) giving the model's input when the image is not
+                  uint8 already (a raw file): default "ct_soft_tissue" when values reach below -200 (HU),
+                  else "percentile", the MedSAM preprocessing of protocols.md. uint8 images go to the
+                  model unchanged (manifest cases arrive with their preset applied).
     """
 
     def __init__(self, image, *, model="litemedsam", ground_truth=None, label_names=None, device: str = "auto",
-                 cache=None, background: bool = False, prefetch: int = 1, autosave_dir=None, source=None):
+                 cache=None, background: bool = False, prefetch: int = 1, autosave_dir=None, source=None,
+                 preset: str | None = None):
         self.image = as_image(image)
+        self.model_array = self._model_array(preset)
         self.shape = spatial_shape(self.image)
         self.is_3d = len(self.shape) == 3
         self.n_slices = self.shape[0] if self.is_3d else 1
@@ -107,9 +113,23 @@ class Session(AnnotationMixin):
             self._notify("embedded")
 
     # -- slices and embeddings -----------------------------------------------------------------
+    def _model_array(self, preset: str | None) -> np.ndarray:
+        arr = np.asarray(self.image.array)
+        self.preset = preset
+        if arr.dtype == np.uint8 and preset is None:
+            return arr
+        from samwidgets.io import apply_preset
+
+        if preset is None and getattr(self.image, "is_rgb", False):
+            preset = "rgb"
+        elif preset is None:
+            preset = "ct_soft_tissue" if arr.dtype.kind in "iuf" and float(arr.min()) < -200 else "percentile"
+        self.preset = preset
+        return apply_preset(arr, preset)
+
     def model_slice(self, z: int) -> np.ndarray:
-        """The plane handed to the encoder: (H, W) or (H, W, 3) as stored in the image."""
-        return self.image.slice2d(z) if self.is_3d else self.image.array
+        """The plane handed to the encoder: (H, W) or (H, W, 3) uint8 (the image, preset applied if raw)."""
+        return self.model_array[z] if self.is_3d else self.model_array
 
     @property
     def embedding_ready(self) -> bool:
