@@ -49,7 +49,8 @@ from samwidgets.manifest_schema import schema_problems
 if TYPE_CHECKING:  # pragma: no cover
     from samwidgets.io.image import Image
 
-__all__ = ["Case", "Manifest", "load_manifest", "find_case", "validate_manifest", "read_manifest_yaml"]
+__all__ = ["Case", "Manifest", "ManifestReport", "load_manifest", "find_case", "inspect_manifest",
+           "validate_manifest", "read_manifest_yaml"]
 
 
 @dataclass(frozen=True)
@@ -273,19 +274,43 @@ def check_case(case: Case) -> tuple[list[str], dict[str, Any]]:
     return [], facts
 
 
+@dataclass
+class ManifestReport:
+    """What :func:`inspect_manifest` found: the cases it could build, every problem, and per-case facts
+    (``{case key: {"dims": 2|3, "shape": array shape, "labels": [names]}}``, for loaded cases only)."""
+
+    path: Path
+    cases: list[Case]
+    problems: list[str]
+    facts: dict[str, dict[str, Any]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def inspect_manifest(path: str | Path, *, load: bool = True) -> ManifestReport:
+    """Check a manifest like :func:`validate_manifest` and also return its cases and per-case facts."""
+    path = Path(path).expanduser()
+    _, cases, problems = _collect(path)
+    facts: dict[str, dict[str, Any]] = {}
+    if load:
+        for case in cases:
+            if not case.image.exists() or (case.label is not None and not case.label.exists()):
+                continue  # already reported
+            case_problems, case_facts = check_case(case)
+            problems.extend(case_problems)
+            if not case_problems:
+                facts[case.key] = case_facts
+    return ManifestReport(path=path, cases=cases, problems=problems, facts=facts)
+
+
 def validate_manifest(path: str | Path, *, load: bool = True) -> list[str]:
     """Every problem of a manifest, one line each naming its case; an empty list when it is valid.
 
     Checks the YAML syntax, the schema, the root folder, that every image and label file exists, that case
     ids are unique and presets are known; with ``load`` also reads every image and label and checks that
     each decodes, that label and image spatial shapes match and that labels are not empty. It does not stop
-    at the first problem.
+    at the first problem and never raises for a bad manifest (a missing or malformed file is one problem).
     """
-    path = Path(path).expanduser()
-    _, cases, problems = _collect(path)
-    if load:
-        for case in cases:
-            if not case.image.exists() or (case.label is not None and not case.label.exists()):
-                continue  # already reported
-            problems.extend(check_case(case)[0])
-    return problems
+    return inspect_manifest(path, load=load).problems
