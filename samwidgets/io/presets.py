@@ -10,7 +10,8 @@ These follow the MedSAM / CVPR 2024 "MedSAM on Laptop" data preparation exactly 
   below and bone above any soft-tissue window). samwidgets uses the fixed window so a single slice or a
   cropped volume gets the same values as the whole volume.
 - ``percentile`` (MR, ultrasound, mammography, OCT, PET): clip to the 0.5th and 99.5th percentiles of the
-  voxels > 0, min-max to 0-255, voxels equal to 0 stay 0, truncate to uint8.
+  voxels > 0, min-max to 0-255, voxels equal to 0 stay 0, truncate to uint8. The percentiles are taken over
+  the array given: pass the whole volume (as the reference does), not one slice, to match it.
 - ``rgb`` (endoscopy, dermoscopy, fundus, pathology): unchanged if already within 0-255, else min-max.
 - ``minmax``: min-max of the whole array to 0-255. ``none``: the array must already lie in 0-255 (e.g. the
   CVPR24 npz ``imgs``, already windowed); it is only cast to uint8.
