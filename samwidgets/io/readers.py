@@ -9,7 +9,6 @@ SUV, ...; not windowed), dtype as stored, ``path`` set. Every failure is an Imag
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
