@@ -8,10 +8,12 @@ SUV, ...; not windowed), dtype as stored, ``path`` set. Every failure is an Imag
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 
+from samwidgets.errors import ImageReadError
 from samwidgets.io._common import as_path, check_numeric, detect_format
 from samwidgets.io.image import Image
 from samwidgets.io.nifti import Volume
@@ -27,25 +29,32 @@ def load_image(path: str | os.PathLike, *, reorient: bool = False,
 
     reorient: NIfTI only: reorient to the closest canonical (RAS+) orientation first. Off by default, so
               arrays match the CVPR24 npz files and MedSAM tools voxel for voxel.
-    spacing:  override the spacing (array order) of formats that carry none (2D rasters).
+    spacing:  override the spacing (array order, mm), e.g. for 2D rasters that carry none (default 1.0).
     """
     p = as_path(path)
     kind = detect_format(p)
-    if kind == "nifti":
-        from samwidgets.io.nifti import read_nifti
-
-        return read_nifti(p, reorient=reorient)
-    if kind == "npz":
-        from samwidgets.io.npz import read_npz
-
-        return read_npz(p)
     if kind == "raster":
         from samwidgets.io.raster import read_raster
 
         return read_raster(p, spacing=spacing)
-    from samwidgets.io.dicom import read_dicom
+    if kind == "nifti":
+        from samwidgets.io.nifti import read_nifti
 
-    return read_dicom(p)
+        image = read_nifti(p, reorient=reorient)
+    elif kind == "npz":
+        from samwidgets.io.npz import read_npz
+
+        image = read_npz(p)
+    else:
+        from samwidgets.io.dicom import read_dicom
+
+        image = read_dicom(p)
+    if spacing is not None:
+        if len(spacing) != len(image.spacing):
+            raise ImageReadError(f"spacing {tuple(spacing)} does not fit a {len(image.spacing)}D image of shape "
+                                 f"{image.array.shape}", where=p)
+        image = dataclasses.replace(image, spacing=tuple(float(s) for s in spacing))
+    return image
 
 
 def load_label_array(path: str | os.PathLike, *, key: str = "gts", reorient: bool = False) -> np.ndarray:

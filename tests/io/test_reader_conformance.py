@@ -230,3 +230,16 @@ def test_real_label_files_match_their_images(shared_data):
         label = load_label_array(shared_data / label_rel)
         check_label_shape(image, label, where=label_rel)
         assert label.any(), label_rel
+
+
+def test_spacing_override(tmp_path):
+    from samwidgets.errors import ImageReadError
+
+    png, _ = syn_png_rgba(tmp_path, None)
+    assert load_image(png).spacing == (1.0, 1.0)
+    assert load_image(png, spacing=(0.5, 0.25)).spacing == (0.5, 0.25)
+    nii, _ = syn_nifti(tmp_path, None)
+    assert load_image(nii, spacing=(1, 2, 3)).spacing == (1.0, 2.0, 3.0)
+    for path in (png, nii):
+        with pytest.raises(ImageReadError, match="does not fit"):
+            load_image(path, spacing=(1.0,) * 4)
