@@ -51,7 +51,9 @@ def medsam_input(image: np.ndarray) -> np.ndarray:
     r = cv2.resize(a, (IMG_SIZE, IMG_SIZE), interpolation=cv2.INTER_CUBIC)
     r = np.clip(r, 0.0, 255.0)
     if is_uint8:
-        r = np.floor(r)  # the reference casts the resized uint8 image with .astype(np.uint8)
+        # the reference casts the resized uint8 image with .astype(np.uint8) (truncation); the 1e-3
+        # absorbs float32 rounding in cv2 (a constant 42 must not come back as 41.99998 -> 41)
+        r = np.floor(r + 1e-3)
     lo, hi = float(r.min()), float(r.max())
     r = (r - lo) / max(hi - lo, 1e-8)
     return np.ascontiguousarray(r, dtype=np.float32)
