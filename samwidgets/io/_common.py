@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Iterator
@@ -55,6 +56,7 @@ def _library_errors() -> tuple[type[BaseException], ...]:
         OSError,
         EOFError,
         zlib.error,
+        zipfile.BadZipFile,
         struct.error,
         ValueError,
         KeyError,
@@ -67,13 +69,16 @@ def _library_errors() -> tuple[type[BaseException], ...]:
     try:  # nibabel's own error (subclass of Exception)
         from nibabel.filebasedimages import ImageFileError
 
-        errors.append(ImageFileError)
+        from nibabel.spatialimages import HeaderDataError
+
+        errors.extend([ImageFileError, HeaderDataError])
     except ImportError:  # pragma: no cover - nibabel is a core dependency
         pass
     try:
         from PIL import UnidentifiedImageError
+        from PIL.Image import DecompressionBombError
 
-        errors.append(UnidentifiedImageError)
+        errors.extend([UnidentifiedImageError, DecompressionBombError])
     except ImportError:  # pragma: no cover - pillow is a core dependency
         pass
     return tuple(errors)
@@ -91,7 +96,7 @@ def wrap_read(path: Path, what: str = "cannot read") -> Iterator[None]:
         raise
     except _library_errors() as exc:
         detail = str(exc).strip() or type(exc).__name__
-        if isinstance(exc, (EOFError, zlib.error)) or "compressed file ended" in detail.lower():
+        if isinstance(exc, (EOFError, zlib.error, zipfile.BadZipFile)) or "compressed file ended" in detail.lower():
             detail = f"file is truncated or corrupt ({detail})"
         raise ImageReadError(f"{what}: {detail}", where=path) from exc
 

@@ -165,3 +165,19 @@ def test_dicom_geometry(tmp_path):
     # RAS affine: LPS origin (-50, -60, 10) -> (50, 60, 10); x index along -R (L), y along -A (P), z along +S
     np.testing.assert_allclose(image.affine[:3, 3], [50.0, 60.0, 10.0])
     np.testing.assert_allclose(np.diag(image.affine)[:3], [-0.25, -0.5, 3.0])
+
+
+@pytest.mark.parametrize("rel", [S.CT_NPZ, f"{S.CARDIAC}/images/10005.png", f"{S.STARDIST}/img2d.tif",
+                                 f"{S.XRAY}/1.jpg", S.PET_IMAGE])
+def test_truncated_files_of_every_format(shared_data, tmp_path, rel):
+    src = shared_data / rel
+    data = src.read_bytes()
+    suffix = ".nii.gz" if rel.endswith(".nii.gz") else src.suffix
+    for fraction in (0.02, 0.5, 0.9):
+        cut = tmp_path / f"cut{suffix}"
+        cut.write_bytes(data[: int(len(data) * fraction)])
+        with pytest.raises(ImageReadError) as err:
+            load_image(cut)
+        assert err.value.where == str(cut)
+        with pytest.raises(ImageReadError):
+            load_label_array(cut)
