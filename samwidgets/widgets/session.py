@@ -29,11 +29,19 @@ from samwidgets.widgets.sources import as_image, normalise_ground_truth, spatial
 from samwidgets.widgets.state import Change, History, SliceState
 
 
+_PREDICTORS: dict[tuple, object] = {}
+
+
 def _load_model(model, device: str, cache):
+    """A predictor from a registry name (built once per (name, device, cache) in this process, so several
+    viewers in one notebook share the weights) or a predictor object as is."""
     if isinstance(model, str):
         from samwidgets.models import load
 
-        return load(model, device=device, cache=cache)
+        key = (model, device, id(cache) if cache is not None else None)
+        if key not in _PREDICTORS:
+            _PREDICTORS[key] = load(model, device=device, cache=cache)
+        return _PREDICTORS[key]
     if not hasattr(model, "encode") or not hasattr(model, "decode"):
         raise InputError(f"model must be a registry name or a predictor, got {type(model).__name__}", where="model")
     return model

@@ -76,12 +76,14 @@ class SliceViewer(W.VBox):
     """Interactive viewer of one image (2D or 3D) over a :class:`Session` (``viewer.session``).
 
     source: an Image or array, an image path, a manifest path (``case`` = case id, default the first) or a
-    manifest Case; or a ready Session. Other options go to the Session.
+    manifest Case; or a ready Session. Other options go to the Session. cache="default" gives a model
+    named by string the shared on-disk EmbeddingCache (``$SAMWIDGETS_CACHE_DIR``), so reopening an image
+    skips the encoder; None disables it.
     """
 
     def __init__(self, source, *, model="litemedsam", case=None, device: str = "auto", ground_truth=None,
                  label_names=None, autosave_dir=None, canvas_size: int = 512, background: bool = True,
-                 prefetch: int = 1, cache=None):
+                 prefetch: int = 1, cache="default"):
         if isinstance(source, Session):
             self.session, self.case_id, self.manifest = source, None, None
         else:
@@ -89,6 +91,8 @@ class SliceViewer(W.VBox):
             self.case_id, self.manifest = opened.case_id, opened.manifest
             gt = ground_truth if ground_truth is not None else (opened.ground_truth or None)
             src = getattr(opened.image, "path", None) or opened.description
+            if isinstance(cache, str) and cache == "default":
+                cache = _default_cache() if isinstance(model, str) else None
             self.session = Session(opened.image, model=model, ground_truth=gt, label_names=label_names,
                                    device=device, cache=cache, background=background, prefetch=prefetch,
                                    autosave_dir=autosave_dir, source=src)
@@ -114,6 +118,14 @@ class SliceViewer(W.VBox):
         self.redraw()
         if getattr(self, "_restored", False):
             self.show_message("restored the autosaved session")
+
+    def describe(self) -> str:
+        """One line about what is shown: case, shape, labels, model."""
+        s = self.session
+        shape = f"{s.n_slices} slices of {s.height}x{s.width}" if s.is_3d else f"{s.height}x{s.width}"
+        kind = "RGB" if getattr(s.image, "is_rgb", False) else "gray"
+        gt = ", ".join(s.ground_truth) or "none"
+        return f"{self.case_id or s.source}: {shape} {kind}; ground truth: {gt}; model: {s.model_name}"
 
     def _default_save_path(self) -> str:
         stem = (self.case_id or Path(str(self.session.source or "image")).name.split(".")[0]).replace("/", "_")
@@ -407,6 +419,18 @@ class SliceViewer(W.VBox):
             self.ui.candidates.value = s.selected
         where = f"slice {s.z + 1}/{s.n_slices} · " if s.is_3d else ""
         self.ui.embed.value = f'<span style="color:#555">{where}embedding: {s.embedding_status}</span>'
+
+
+_CACHE = []
+
+
+def _default_cache():
+    """One EmbeddingCache (memory + disk) shared by the viewers of this process."""
+    if not _CACHE:
+        from samwidgets.models.cache import EmbeddingCache
+
+        _CACHE.append(EmbeddingCache())
+    return _CACHE[0]
 
 
 def _css(rgb) -> str:

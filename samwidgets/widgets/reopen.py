@@ -1,0 +1,70 @@
+"""Open manifest cases in the viewer: from a results-table row (with its prompts replayed) or by id.
+
+    import samwidgets
+    viewer = samwidgets.open_case(results.iloc[12])     # a pandas Series or a dict
+    viewer = explore("data_manifests/sample.yaml", "CT_Lesion_000001_02_01_008-023")
+
+A row has keys ``manifest`` (path), ``case`` (case id or "dataset/id"), ``slice`` (z, or empty for 2D),
+``model`` (registry name) and ``prompt_log`` (JSON text or dict ``{"slice": z, "prompts":
+[Prompt.to_json(), ...], "protocol": ...}``; prompts are xy pixels, boxes xyxy).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from samwidgets.errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_manifest(path) -> Path:
+    """A manifest path as given if it exists, else relative to the repository root, else the name inside
+    ``data_manifests/`` (so notebooks run from notebooks/ find ``data_manifests/sample.yaml``)."""
+    p = Path(str(path)).expanduser()
+    for candidate in (p, REPO_ROOT / p, REPO_ROOT / "data_manifests" / p.name):
+        if candidate.is_file():
+            return candidate
+    raise InputError("manifest file not found (looked here, in the repository and in data_manifests/)", where=p)
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value)
+
+
+def _field(row, key: str, default=None):
+    try:
+        value = row[key]
+    except (KeyError, IndexError, TypeError):
+        return default
+    return default if _missing(value) else value
+
+
+def open_case(row, **kwargs):
+    """A :class:`SliceViewer` on the row's case, at the row's slice, with its prompt log replayed.
+
+    kwargs go to SliceViewer (e.g. ``model=`` to override the row's model, ``device=``, ``background=``).
+    """
+    from samwidgets.widgets.viewer import SliceViewer
+
+    manifest, case = _field(row, "manifest"), _field(row, "case")
+    if manifest is None or case is None:
+        raise InputError("a results row needs 'manifest' and 'case'", where="open_case")
+    kwargs.setdefault("model", _field(row, "model", "litemedsam"))
+    viewer = SliceViewer(resolve_manifest(manifest), case=str(case), **kwargs)
+    z = _field(row, "slice")
+    if z is not None and viewer.session.is_3d:
+        viewer.session.set_slice(int(z))
+    log = _field(row, "prompt_log")
+    if log is not None:
+        viewer.session.replay(log)
+    return viewer
+
+
+def explore(manifest="data_manifests/sample.yaml", case_id=None, *, model="litemedsam", device="auto", **kwargs):
+    """The viewer for ``case_id`` of ``manifest`` (default its first case): the logic of
+    notebooks/explore.ipynb. kwargs go to SliceViewer."""
+    from samwidgets.widgets.viewer import SliceViewer
+
+    return SliceViewer(resolve_manifest(manifest), case=case_id or None, model=model, device=device, **kwargs)
