@@ -74,8 +74,7 @@ def get_spec(name: str) -> ModelSpec:
 def load(name: str, *, checkpoint=None, device: str = "auto", cache=None, **options):
     """Build the predictor for ``name`` (see samwidgets.models.load).
 
-    ``options`` are passed to the model's builder as keyword arguments (e.g. LiteMedSAM's
-    ``backend="torch"``); a builder that does not know one raises TypeError.
+    ``options`` go to the adapter's builder (e.g. LiteMedSAM's ``backend=`` and ``precision=``).
     """
     spec = get_spec(name)
     module = importlib.import_module(f"samwidgets.models.{spec.module}")
