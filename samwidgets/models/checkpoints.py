@@ -11,31 +11,27 @@
   shapes itself, so that a checkpoint for another architecture raises :class:`CheckpointError` naming a
   few of the offending keys instead of torch's multi-page RuntimeError.
 * :func:`file_sha256` hashes a checkpoint (the predictor's ``weights_id``), memoised by
-  (path, size, mtime) so a second build does not re-read hundreds of megabytes.
+  (path, size, mtime) so a second build does not re-read hundreds of megabytes; a file taken from the
+  weights directory must match the registry's sha256 or the ``<file>.sha256`` record that
+  ``samwidgets weights fetch`` wrote (:func:`verify_hash`).
+
+The weights directory and the sidecar record are those of :mod:`samwidgets.models.weights`.
 
 torch is imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
 from samwidgets.errors import CheckpointError
+from samwidgets.models.weights import WEIGHTS_ENV, read_sidecar, weights_dir
+from samwidgets.models.weights import file_sha256 as _hash_file
 
-WEIGHTS_ENV = "SAMWIDGETS_WEIGHTS_DIR"
 _MAX_NAMED = 5  # how many offending keys an error message names
 _SHA_MEMO: dict[tuple[str, int, int], str] = {}
-
-
-def weights_dir() -> Path:
-    """The weights directory: ``$SAMWIDGETS_WEIGHTS_DIR`` if set, else ``~/.cache/samwidgets/weights``."""
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "samwidgets" / "weights"
 
 
 def resolve_checkpoint(spec, checkpoint: str | os.PathLike | None = None) -> Path:
@@ -138,13 +134,21 @@ def file_sha256(path: str | os.PathLike) -> str:
     memo_key = (str(path), st.st_size, st.st_mtime_ns)
     digest = _SHA_MEMO.get(memo_key)
     if digest is None:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        digest = h.hexdigest()
+        digest = _hash_file(path)
         _SHA_MEMO[memo_key] = digest
     return digest
+
+
+def verify_hash(spec, path: Path, digest: str) -> None:
+    """Raise CheckpointError when ``digest`` differs from the registry's sha256 of ``spec`` or, where the
+    registry has none, from the ``<file>.sha256`` record written by ``samwidgets weights fetch``."""
+    expected = spec.sha256 or read_sidecar(path)
+    if expected and expected.lower() != digest:
+        raise CheckpointError(
+            f"sha256 of the checkpoint is {digest[:12]}..., expected {expected[:12]}... (incomplete or "
+            f"replaced file): run `samwidgets weights fetch {spec.name}` again",
+            where=path,
+        )
 
 
 def build_from_checkpoint(make_module, spec, checkpoint=None):
@@ -155,11 +159,14 @@ def build_from_checkpoint(make_module, spec, checkpoint=None):
     file). Every failure is a :class:`CheckpointError`.
     """
     path = resolve_checkpoint(spec, checkpoint)
+    digest = file_sha256(path)
+    if checkpoint is None:  # the weights-dir file must be the one fetched; explicit paths may be fine-tunes
+        verify_hash(spec, path, digest)
     state = load_state_dict(path)
     module = make_module()
     apply_state_dict(module, state, where=path, arch=f"{spec.name} ({spec.arch})")
     del state
-    return module, path, file_sha256(path)
+    return module, path, digest
 
 
 def _name_few(keys: list[str]) -> str:

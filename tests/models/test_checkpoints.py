@@ -200,3 +200,20 @@ def test_sha256_is_the_file_hash_and_follows_changes(tmp_path):
 def test_weights_id_of_a_loaded_predictor_is_the_file_hash(vit_b_ckpt):
     pred = load("medsam", checkpoint=vit_b_ckpt, device="cpu")
     assert pred.weights_id == hashlib.sha256(vit_b_ckpt.read_bytes()).hexdigest()
+
+
+def test_weights_dir_file_is_checked_against_its_fetch_record(vit_b_ckpt, tmp_path, monkeypatch):
+    """A file in the weights dir must match the sha256 that `samwidgets weights fetch` recorded."""
+    from samwidgets.models.weights import sidecar_path
+
+    spec = get_spec("medsam")
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    target = tmp_path / spec.filename
+    target.symlink_to(vit_b_ckpt)
+    digest = hashlib.sha256(vit_b_ckpt.read_bytes()).hexdigest()
+    sidecar_path(target).write_text(f"{'0' * 64}  {spec.filename}\n")
+    with pytest.raises(CheckpointError, match="samwidgets weights fetch medsam"):
+        load("medsam", device="cpu")
+    load("medsam", checkpoint=target, device="cpu")  # an explicit path is taken as given
+    sidecar_path(target).write_text(f"{digest}  {spec.filename}\n")
+    assert load("medsam", device="cpu").weights_id == digest
