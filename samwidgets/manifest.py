@@ -44,7 +44,7 @@ import yaml
 
 from samwidgets.errors import LabelError, ManifestError, SamwidgetsError
 from samwidgets.manifest_build import build_records
-from samwidgets.manifest_schema import schema_problems
+from samwidgets.manifest_schema import check_schema
 
 if TYPE_CHECKING:  # pragma: no cover
     from samwidgets.io.image import Image
@@ -127,6 +127,7 @@ class Case:
         if image is None:
             image = self.load_raw_image()
         raw = load_label_array(self.label, key=self.label_key)
+        check_label_shape(image, raw, where=self.key)
         masks = decode_label(raw, self.label_rule, where=self.key)
         present = {}
         for name, mask in masks.items():
@@ -204,24 +205,31 @@ def _known_presets() -> set[str] | None:
     return None
 
 
-def _collect(path: Path) -> tuple[dict[str, Any] | None, list[Case], list[str]]:
-    """(data, cases, problems) without loading any image."""
+def _collect(path: Path) -> tuple[dict[str, Any] | None, list[Case], list[str], set[str]]:
+    """(data, cases, problems, keys of cases with a problem already) without loading any image."""
     try:
         data = read_manifest_yaml(path)
     except ManifestError as exc:
-        return None, [], [str(exc)]
-    problems = schema_problems(data)
-    if problems:
-        return data, [], problems
-    records, problems = build_records(data, path.resolve())
+        return None, [], [str(exc)], set()
+    problems, bad_cases, fatal = check_schema(data)
+    if fatal:
+        return data, [], problems, set()
+    # cases failing the schema are reported and skipped; the others are still checked
+    records, build_problems = build_records(data, path.resolve(), skip=bad_cases)
+    problems.extend(build_problems)
     presets = _known_presets()
-    cases = []
+    cases, bad = [], set()
     for rec in records:
         where = rec.pop("where")
+        is_bad = rec.pop("bad")
         if presets is not None and rec["preset"] not in presets:
             problems.append(f"{where}: unknown preset '{rec['preset']}' (known: {', '.join(sorted(presets))})")
-        cases.append(Case(manifest=path.resolve(), **rec))
-    return data, cases, problems
+            is_bad = True
+        case = Case(manifest=path.resolve(), **rec)
+        cases.append(case)
+        if is_bad:
+            bad.add(case.key)
+    return data, cases, problems, bad
 
 
 def load_manifest(path: str | Path) -> Manifest:
@@ -232,7 +240,7 @@ def load_manifest(path: str | Path) -> Manifest:
     every image and label.
     """
     path = Path(path).expanduser()
-    data, cases, problems = _collect(path)
+    data, cases, problems, _ = _collect(path)
     if problems:
         if data is None:  # missing or malformed file: re-raise the typed error as is
             read_manifest_yaml(path)
@@ -292,11 +300,11 @@ class ManifestReport:
 def inspect_manifest(path: str | Path, *, load: bool = True) -> ManifestReport:
     """Check a manifest like :func:`validate_manifest` and also return its cases and per-case facts."""
     path = Path(path).expanduser()
-    _, cases, problems = _collect(path)
+    _, cases, problems, bad = _collect(path)
     facts: dict[str, dict[str, Any]] = {}
     if load:
         for case in cases:
-            if not case.image.exists() or (case.label is not None and not case.label.exists()):
+            if case.key in bad:
                 continue  # already reported
             case_problems, case_facts = check_case(case)
             problems.extend(case_problems)

@@ -131,8 +131,12 @@ def _rule_problem(rule: dict[str, Any]) -> str | None:
     return None
 
 
-def build_records(data: dict[str, Any], manifest_path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def build_records(data: dict[str, Any], manifest_path: Path, *, skip: set[int] | frozenset = frozenset()
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
     """Case records (plain dicts with every field resolved) from schema-valid YAML data, and every problem.
+
+    ``skip``: indices of ``cases`` entries to leave out (they failed the schema and are reported already).
+    A record whose files or rule have a problem carries ``bad: True``.
 
     Each record has: case_id, dataset, modality, anatomy, image (Path), label (Path|None), label_rule,
     label_key, preset, spacing (tuple|None), dims (2, 3 or None), licence, citation, where (how the
@@ -148,7 +152,8 @@ def build_records(data: dict[str, Any], manifest_path: Path) -> tuple[list[dict[
 
     entries: list[dict[str, Any]] = []
     for i, case in enumerate(data.get("cases") or []):
-        entries.append({**case, "_from": f"cases[{i}]"})
+        if i not in skip:
+            entries.append({**case, "_from": f"cases[{i}]"})
     globs = data.get("cases_glob") or []
     for i, entry in enumerate([globs] if isinstance(globs, dict) else globs):
         expanded, glob_problems = _expand_glob(entry, i, root)
@@ -168,6 +173,7 @@ def build_records(data: dict[str, Any], manifest_path: Path) -> tuple[list[dict[
             continue
         seen[case_id] = entry["_from"]
         merged = {k: entry.get(k, defaults[k]) for k in OVERRIDE_KEYS}
+        n_problems = len(problems)
         image = root / entry["image"]
         label = root / entry["label"] if entry.get("label") else None
         if not image.exists():
@@ -201,6 +207,7 @@ def build_records(data: dict[str, Any], manifest_path: Path) -> tuple[list[dict[
             "licence": merged["licence"],
             "citation": merged["citation"],
             "where": where,
+            "bad": len(problems) > n_problems,
         })
     if not records and not problems:
         problems.append("manifest: no cases")

@@ -7,9 +7,8 @@ that need the file system or the io layer (files exist, preset names, image and 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
-
-import jsonschema
 
 MODALITIES = (
     "CT",
@@ -137,12 +136,21 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "label_key": _TEXT,
         "spacing": SPACING,
         "cases": {"type": "array", "items": CASE},
-        "cases_glob": {"oneOf": [CASES_GLOB, {"type": "array", "items": CASES_GLOB, "minItems": 1}]},
+        # one mapping or a list of them; check_schema wraps a single mapping into a list first
+        "cases_glob": {"type": "array", "items": CASES_GLOB, "minItems": 1},
     },
     "anyOf": [{"required": ["cases"]}, {"required": ["cases_glob"]}],
 }
 
-_VALIDATOR = jsonschema.Draft202012Validator(MANIFEST_SCHEMA)
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    """The compiled validator. jsonschema is imported here, not at module import: with its optional format
+    checkers installed (as JupyterLab installs them) importing it costs about 2 s of CPU."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(MANIFEST_SCHEMA)
 
 
 def _case_name(data: Any, path: list[Any]) -> str:
@@ -152,6 +160,8 @@ def _case_name(data: Any, path: list[Any]) -> str:
         ident = entry.get("id") if isinstance(entry, dict) else None
         head = f"case '{ident}' (cases[{path[1]}])" if ident is not None else f"cases[{path[1]}]"
         rest = path[2:]
+    elif len(path) >= 2 and path[0] == "cases_glob" and isinstance(path[1], int):
+        head, rest = f"cases_glob[{path[1]}]", path[2:]
     else:
         head, rest = "manifest", path
     if rest:
@@ -159,12 +169,21 @@ def _case_name(data: Any, path: list[Any]) -> str:
     return head
 
 
-def schema_problems(data: Any) -> list[str]:
-    """Every schema violation of the parsed YAML ``data``, one line each, naming the case where there is one."""
+def check_schema(data: Any) -> tuple[list[str], set[int], bool]:
+    """Check parsed YAML ``data`` against the schema.
+
+    Returns (problems, bad_cases, fatal): one line per violation naming the case where there is one; the
+    indices of ``cases`` entries that are invalid (the rest can still be checked); and whether a violation
+    outside the ``cases`` entries makes the whole manifest unusable.
+    """
     if not isinstance(data, dict):
-        return [f"manifest: the top level must be a mapping of keys, not {type(data).__name__}"]
-    problems = []
-    for error in sorted(_VALIDATOR.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        return [f"manifest: the top level must be a mapping of keys, not {type(data).__name__}"], set(), True
+    if isinstance(data.get("cases_glob"), dict):
+        data = {**data, "cases_glob": [data["cases_glob"]]}
+    problems: list[str] = []
+    bad_cases: set[int] = set()
+    fatal = False
+    for error in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(error.absolute_path)
         message = error.message
         if error.validator == "anyOf" and not path:
@@ -172,4 +191,13 @@ def schema_problems(data: Any) -> list[str]:
         elif error.validator == "additionalProperties":
             message = message.replace("Additional properties are not allowed", "unknown key(s)")
         problems.append(f"{_case_name(data, path)}: {message}")
-    return problems
+        if len(path) >= 2 and path[0] == "cases" and isinstance(path[1], int):
+            bad_cases.add(path[1])
+        else:
+            fatal = True
+    return problems, bad_cases, fatal
+
+
+def schema_problems(data: Any) -> list[str]:
+    """Every schema violation of the parsed YAML ``data``, one line each (see :func:`check_schema`)."""
+    return check_schema(data)[0]
