@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mmap
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -47,3 +49,26 @@ def test_open_volume_reads_proxy_slices_in_array_order(tmp_path):
         plane = vol.slice(z)
         assert plane.shape == (5, 6)
         assert plane[2, 3] == 100 * 3 + 10 * 2 + z
+
+
+def test_volume_on_gzip_keeps_reading_after_close(tmp_path):
+    data = S.volume_xyz((6, 5, 8), dtype=np.int16)
+    path = S.write_nifti(tmp_path / "v.nii.gz", data)
+    with open_volume(path) as vol:
+        first = [vol.slice(z).copy() for z in (0, 3, 7, 2)]
+        assert vol.slice(3) is vol.slice(3)  # served from the slice cache
+    vol.close()
+    np.testing.assert_array_equal(vol.slice(7), data[:, :, 7].T)
+    for z, plane in zip((0, 3, 7, 2), first):
+        np.testing.assert_array_equal(plane, data[:, :, z].T)
+
+
+def test_load_image_reads_into_memory_not_a_file_map(tmp_path):
+    path = S.write_nifti(tmp_path / "v.nii", S.volume_xyz((6, 5, 4)))
+    image = load_image(path)
+    base = image.array
+    while base is not None:
+        assert not isinstance(base, (np.memmap, mmap.mmap)), "load_image returned a view of a file map"
+        base = getattr(base, "base", None)
+    path.unlink()  # the image stays usable once its file is gone (e.g. replaced by a save)
+    assert int(image.array.sum()) == int(S.volume_xyz((6, 5, 4)).sum())
