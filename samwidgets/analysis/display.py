@@ -59,3 +59,11 @@ def summary_table(summary: pd.DataFrame, *, rows=("modality",), columns=("model"
                         zip(s["mean"], s["ci_low"], s["ci_high"], s["n"])])
     rows = list(rows) + ([] if metric is not None else ["metric"])
     return s.pivot_table(index=rows, columns=list(columns), values="value", aggfunc="first").fillna("–")
+
+
+def full_table(df: pd.DataFrame) -> None:
+    """Display a table without truncating long cells (prompt logs stay whole)."""
+    from IPython.display import display
+
+    with pd.option_context("display.max_colwidth", None, "display.max_rows", 500):
+        display(df)

@@ -37,6 +37,7 @@ class GalleryItem:
     pred: np.ndarray | None = None
     prompts: list = field(default_factory=list)
     note: str = ""
+    index: int | None = None  # position in the gallery table (shown as [i] on the panel)
 
 
 def display_slice(row, gt_volume: np.ndarray | None = None) -> int:
@@ -92,8 +93,8 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
     predictors = {} if predictors is None else predictors
     cases: dict = {}
     items = []
-    for _, row in rows.iterrows():
-        item = GalleryItem(row=row, z=max(int(row["slice"]), 0))
+    for i, (_, row) in enumerate(rows.iterrows()):
+        item = GalleryItem(row=row, z=max(int(row["slice"]), 0), index=i)
         log = parse_prompt_log(row.get("prompt_log"))
         try:
             key = (str(row["manifest"]), str(row["case"]))
@@ -147,7 +148,9 @@ def _title(row, metric: str) -> str:
     score = row.get(metric)
     score = "nan" if score is None or pd.isna(score) else f"{float(score):.3f}"
     where = f"z={int(row['slice'])}" if int(row["slice"]) >= 0 else "volume"
-    return (f"{row['case']} | {row['label']} | {where}\n{row['model']} · {row['protocol']}\n"
+    case = str(row["case"])
+    case = case if len(case) <= 34 else case[:16] + "…" + case[-16:]
+    return (f"{case}\n{row['label']} | {where} | {row['model']} · {row['protocol']}\n"
             f"{metric}={score} · {row['failure_type']}")
 
 
@@ -157,6 +160,7 @@ def draw_item(ax, item: GalleryItem, *, metric: str = "dice", index: int | None 
     from matplotlib.patches import Rectangle
 
     ax.set_axis_off()
+    index = item.index if index is None else index
     prefix = f"[{index}] " if index is not None else ""
     ax.set_title(prefix + _title(item.row, metric), fontsize=7)
     if item.image is None:
@@ -198,7 +202,7 @@ def render_gallery(items: list[GalleryItem], *, metric: str = "dice", ncols: int
     if not items:
         axes[0].text(0.5, 0.5, "no rows to show", ha="center", va="center", transform=axes[0].transAxes)
     for i, (ax, item) in enumerate(zip(axes, items)):
-        draw_item(ax, item, metric=metric, index=i)
+        draw_item(ax, item, metric=metric, index=i if item.index is None else item.index)
     if title:
         fig.suptitle(title)
     return fig

@@ -3,6 +3,7 @@
 nbconvert's ``HTMLExporter`` with ``exclude_input=True`` (and no prompts): outputs only, figures embedded as
 ``<img src="data:image/png;base64,...">`` and tables as HTML. A markdown header cell is added to the exported
 copy (never to the executed notebook) showing the parameters and, when a cell failed, what failed.
+stderr stream outputs (library warnings) are left out of the HTML; error outputs are kept.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def export_html(notebook_path, html_path, *, title: str, params: dict, failure: 
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(notebook_path), as_version=4)
+    for cell in nb.cells:  # library warnings on stderr are noise in a report; the .ipynb keeps them
+        if cell.get("outputs"):
+            cell.outputs = [o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(header_markdown(title, params, failure=failure, meta=meta)))
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
