@@ -49,10 +49,23 @@ def _pixels(ds, path: Path) -> np.ndarray:
     return (arr.astype(np.float32) * np.float32(slope) + np.float32(inter)).astype(np.float32)
 
 
+def _attr(ds, name: str):
+    """A top-level attribute, or the one in the shared functional groups of an enhanced (multi-frame) file."""
+    value = getattr(ds, name, None)
+    if value is not None:
+        return value
+    for group in getattr(ds, "SharedFunctionalGroupsSequence", [])[:1]:
+        for seq in ("PixelMeasuresSequence", "PlaneOrientationSequence"):
+            for item in getattr(group, seq, [])[:1]:
+                if getattr(item, name, None) is not None:
+                    return getattr(item, name)
+    return None
+
+
 def _geometry(datasets, path: Path):
     first = datasets[0]
-    ps = [float(v) for v in getattr(first, "PixelSpacing", [1.0, 1.0])]
-    iop = getattr(first, "ImageOrientationPatient", None)
+    ps = [float(v) for v in (_attr(first, "PixelSpacing") or [1.0, 1.0])]
+    iop = _attr(first, "ImageOrientationPatient")
     row = np.array([float(v) for v in iop[:3]]) if iop is not None else np.array([1.0, 0, 0])
     col = np.array([float(v) for v in iop[3:]]) if iop is not None else np.array([0, 1.0, 0])
     normal = np.cross(row, col)
@@ -71,7 +84,7 @@ def _geometry(datasets, path: Path):
         step_vec = (pos[order[-1]] - pos[order[0]]) / (len(datasets) - 1)
         dz = float(np.linalg.norm(step_vec))
     else:
-        dz = float(getattr(first, "SpacingBetweenSlices", getattr(first, "SliceThickness", 1.0)) or 1.0)
+        dz = float(_attr(first, "SpacingBetweenSlices") or _attr(first, "SliceThickness") or 1.0)
         step_vec = normal * dz
     origin = pos[order[0]] if pos is not None else np.zeros(3)
     lps = np.eye(4)

@@ -121,3 +121,38 @@ def write_dicom_series(folder: Path, volume_zyx: np.ndarray, *, spacing=(2.5, 0.
         ds.PixelData = np.ascontiguousarray(volume_zyx[k].astype("<u2")).tobytes()
         pydicom.dcmwrite(str(folder / f"slice_{names[k]:03d}.dcm"), ds, enforce_file_format=True)
     return folder
+
+
+def write_dicom_multiframe(path: Path, volume_zyx: np.ndarray, *, pixel_spacing=(0.5, 0.4),
+                           spacing_between=2.0) -> Path:
+    """An enhanced-style multi-frame file: geometry only in the shared functional groups."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    sop_class = "1.2.840.10008.5.1.4.1.1.2.1"  # Enhanced CT Image Storage
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "CT"
+    ds.NumberOfFrames = volume_zyx.shape[0]
+    ds.Rows, ds.Columns = volume_zyx.shape[1:]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelRepresentation = 1
+    measures = Dataset()
+    measures.PixelSpacing = list(pixel_spacing)
+    measures.SpacingBetweenSlices = spacing_between
+    group = Dataset()
+    group.PixelMeasuresSequence = Sequence([measures])
+    ds.SharedFunctionalGroupsSequence = Sequence([group])
+    ds.PixelData = np.ascontiguousarray(volume_zyx.astype("<i2")).tobytes()
+    pydicom.dcmwrite(str(path), ds, enforce_file_format=True)
+    return path

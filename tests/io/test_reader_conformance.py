@@ -165,11 +165,18 @@ def syn_dicom_file(tmp, shared):
                                           spacing=(0.5, 0.4))
 
 
+def syn_dicom_multiframe(tmp, shared):
+    pytest.importorskip("pydicom")
+    vol = (np.arange(3 * 6 * 5, dtype=np.int16) * 7 - 200).reshape(3, 6, 5)
+    path = S.write_dicom_multiframe(tmp / "enhanced.dcm", vol, pixel_spacing=(0.5, 0.4), spacing_between=2.0)
+    return path, dict(nd=3, rgb=False, dtype=np.int16, array=vol, spacing=(2.0, 0.5, 0.4))
+
+
 REAL = [real_nifti_brats, real_nifti_pet, real_npz_ct, real_png_cardiac, real_jpg_polyp, real_jpg_grey_xray,
         real_tiff_stardist]
 SYNTHETIC = [syn_nifti, syn_nifti_uncompressed_float, syn_npz_3d, syn_npz_2d, syn_png_grey16, syn_png_rgba,
              syn_png_palette, syn_bmp, syn_jpeg_grey, syn_tiff_rgb, syn_tiff_stack, syn_dicom_series,
-             syn_dicom_file]
+             syn_dicom_file, syn_dicom_multiframe]
 
 
 @pytest.fixture(params=REAL + SYNTHETIC, ids=lambda f: f.__name__)
