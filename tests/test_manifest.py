@@ -18,6 +18,7 @@ from PIL import Image as PILImage
 from samwidgets.errors import LabelError, ManifestError
 from samwidgets.manifest import find_case, inspect_manifest, load_manifest, validate_manifest
 from samwidgets.manifest_build import file_stem
+from samwidgets.manifest_schema import schema_problems
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "data_manifests"
@@ -96,7 +97,6 @@ def test_every_shared_manifest_case_loads(shared_data, manifest_path):
 def test_manifests_cover_every_shared_source(shared_data):
     with open(shared_data / "SOURCES.tsv", newline="") as fh:
         sources = {row["local_dir"] for row in csv.DictReader(fh, delimiter="\t")}
-    assert len(sources) == len(SHARED_MANIFESTS)
     roots = {}
     for path in SHARED_MANIFESTS:
         cases = load_manifest(path).cases
@@ -346,10 +346,7 @@ def test_case_without_label_file_raises_label_error(folder):
 
 def test_every_shipped_manifest_passes_the_schema():
     for path in [*SHARED_MANIFESTS, SAMPLE]:
-        data = yaml.safe_load(path.read_text())
-        from samwidgets.manifest_schema import schema_problems
-
-        assert schema_problems(data) == [], path.name
+        assert schema_problems(yaml.safe_load(path.read_text())) == [], path.name
     assert Counter(yaml.safe_load(p.read_text())["dataset"] for p in SHARED_MANIFESTS).most_common(1)[0][1] == 1
 
 
