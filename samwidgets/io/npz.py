@@ -3,7 +3,8 @@
 Layout (protocols.md): 2D ``imgs`` (H, W, 3) uint8 and ``gts`` (H, W); 3D ``imgs`` (D, H, W) uint8 and
 ``gts`` (D, H, W). The arrays are already in (z, y, x) order, but ``spacing`` is stored in (x, y, z) order:
 it is reversed here into array order (the known trap: NSD drops from 0.77 to 0.22 on a real case when it is
-not). A 2D file without ``spacing`` gets (1.0, 1.0).
+not). A 2D file without ``spacing`` gets (1.0, 1.0). When the file keeps SimpleITK's ``direction`` and
+``origin`` (3D), ``Image.affine`` is the matching RAS voxel-to-world matrix (equal to the raw NIfTI twin's).
 """
 
 from __future__ import annotations
@@ -64,7 +65,23 @@ def read_npz(path: Path) -> Image:
         imgs = imgs[..., :3]
     meta = {"format": "npz", "spacing_xyz": None if spacing_xyz is None else tuple(spacing_xyz.tolist())}
     meta.update({k: v.tolist() for k, v in extras.items()})
-    return Image(array=check_numeric(imgs, path), spacing=spacing, affine=None, path=path, meta=meta)
+    affine = _affine(spacing_xyz, extras) if nd == 3 else None
+    return Image(array=check_numeric(imgs, path), spacing=spacing, affine=affine, path=path, meta=meta)
+
+
+def _affine(spacing_xyz: np.ndarray, extras: dict[str, np.ndarray]) -> np.ndarray | None:
+    """RAS voxel-to-world matrix from the SimpleITK geometry the CVPR24 files keep (``direction`` row-major
+    3x3 and ``origin`` in LPS), or None when they are absent: affine = diag(-1, -1, 1) @ [D @ diag(s) | o]."""
+    if "direction" not in extras or "origin" not in extras:
+        return None
+    direction = np.asarray(extras["direction"], dtype=np.float64).ravel()
+    origin = np.asarray(extras["origin"], dtype=np.float64).ravel()
+    if direction.size != 9 or origin.size != 3:
+        return None
+    lps = np.eye(4)
+    lps[:3, :3] = direction.reshape(3, 3) @ np.diag(spacing_xyz)
+    lps[:3, 3] = origin
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
 
 
 def read_npz_label(path: Path, *, key: str = "gts") -> np.ndarray:

@@ -22,19 +22,6 @@ def test_ct_lesion_window_reproduces_the_cvpr24_npz_for_every_voxel(shared_data)
     assert (apply_preset(raw.array, "ct_soft_tissue") != npz.array).mean() > 0.05
 
 
-def test_npz_spacing_is_reordered_to_array_order(shared_data):
-    import nibabel as nib
-
-    npz = load_image(shared_data / S.CT_NPZ)
-    twin = nib.load(str(shared_data / S.CT_NIFTI))
-    zooms_xyz = tuple(float(z) for z in twin.header.get_zooms())
-    with np.load(shared_data / S.CT_NPZ) as z:
-        stored = tuple(float(s) for s in z["spacing"])
-    assert stored == pytest.approx(zooms_xyz)  # the file stores x, y, z
-    assert npz.spacing == pytest.approx(zooms_xyz[::-1])  # the Image gives z, y, x like the array
-    assert npz.spacing[0] == pytest.approx(5.0) and npz.array.shape[0] == 13
-
-
 def test_window_formula_by_hand():
     hu = np.array([-3000, -185, -184, 0, 40, 264, 265, 3000], dtype=np.int16)
     out = window(hu, level=40, width=450)
@@ -106,3 +93,4 @@ def test_unknown_preset_lists_the_valid_names():
     assert "ct_liver" in message
     for name in PRESETS:
         assert name in message
+
