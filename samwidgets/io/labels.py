@@ -125,8 +125,15 @@ def _decode_colours(raw: np.ndarray, rule: dict, where) -> dict[str, np.ndarray]
         raise LabelError(f"colours must be [r, g, b] triples: {exc}", where=where) from exc
     if palette.shape[1] != 3:
         raise LabelError("colours must be [r, g, b] triples", where=where)
+    if len({tuple(c) for c in palette.tolist()}) != len(palette):
+        raise LabelError("two labels (or a label and the background) share one colour", where=where)
     max_distance = float(rule.get("max_distance", 60))
-    rgb = np.asarray(raw[..., :3]).astype(np.int64)
+    rgb = np.asarray(raw[..., :3])
+    if rgb.dtype.kind == "f":
+        rgb = np.rint(rgb)
+    if rgb.min() < 0 or rgb.max() > 255:
+        raise LabelError(f"colour labels must hold 8-bit values, got {rgb.min()}..{rgb.max()}", where=where)
+    rgb = rgb.astype(np.int64)
     packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     uniq, inverse, counts = np.unique(packed.ravel(), return_inverse=True, return_counts=True)
     colours = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.float64)

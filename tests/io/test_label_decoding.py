@@ -156,7 +156,9 @@ def test_empty_label_is_an_error():
 
 
 @pytest.mark.parametrize("rule", [{"labels": {1: "a"}}, {"type": "mystery"}, {"type": "values"},
-                                  {"type": "threshold"}, {"type": "colours", "labels": {"a": [1, 2]}}])
+                                  {"type": "threshold"}, {"type": "colours", "labels": {"a": [1, 2]}},
+                                  {"type": "colours", "labels": {"a": [0, 0, 0]}},
+                                  {"type": "colours", "labels": {"a": [9, 9, 9], "b": [9, 9, 9]}}])
 def test_malformed_rules_are_label_errors(rule):
     with pytest.raises(LabelError):
         decode_label(np.ones((3, 3, 3), np.uint8), rule, where="x")
@@ -178,3 +180,10 @@ def test_shape_mismatch_between_image_and_label(shared_data):
     assert err.value.where == "BraTS2021_01646"
     with pytest.raises(LabelError):
         check_label_shape(image, label.transpose(2, 1, 0))
+
+
+def test_colour_rule_refuses_16_bit_colours():
+    raw = np.zeros((3, 3, 3), np.uint16)
+    raw[0, 0] = (1000, 0, 0)
+    with pytest.raises(LabelError, match="8-bit"):
+        decode_label(raw, HIPPO_RULE)
