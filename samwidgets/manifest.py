@@ -79,7 +79,8 @@ class Case:
 
     @property
     def key(self) -> str:
-        """``"<dataset>/<case_id>"``: unique across the manifests of this project."""
+        """``"<dataset>/<case_id>"``: the case's identity (caches, result tables); the same case has the same key
+        in every manifest that lists it (e.g. ``sample.yaml`` and the full source manifest)."""
         return f"{self.dataset}/{self.case_id}"
 
     def load_raw_image(self) -> "Image":
