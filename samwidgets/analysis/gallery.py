@@ -101,7 +101,10 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
             if key not in cases:
                 from samwidgets.manifest import find_case
 
-                case = find_case(row["manifest"], row["case"])
+                try:  # "<dataset>/<id>" is unique in a manifest holding several datasets
+                    case = find_case(row["manifest"], f"{row['dataset']}/{row['case']}")
+                except Exception:
+                    case = find_case(row["manifest"], row["case"])
                 cases[key] = case.load()
             image, labels = cases[key]
             gt = np.asarray(_find_label(labels, row["label"]), bool)

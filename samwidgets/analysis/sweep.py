@@ -79,6 +79,7 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
     """Load ``results`` if that file exists; else reuse a cached identical sweep; else run the sweep.
 
     ``results``: a table to analyse as is (then the sweep parameters are ignored), or None.
+    ``max_cases``: the first N cases of each *dataset* of each manifest (None: all).
     The sweep is :func:`samwidgets.evaluation.run_sweep` with its embedding cache in
     ``<cache_dir>/embeddings``; its table is written to ``<cache_dir>/results/<key>.parquet``.
     """
@@ -100,13 +101,39 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     tmp = path.with_suffix(".part.parquet")
-    df = run_sweep(manifests, models, protocols, out=tmp, max_cases=max_cases, seed=seed, device=device,
-                   cache=_embedding_cache(root), progress=progress)
+    df = run_sweep(first_cases_per_dataset(manifests, max_cases), models, protocols, out=tmp, max_cases=None,
+                   seed=seed, device=device, cache=_embedding_cache(root), progress=progress)
     df = check_results(df, where="run_sweep")
     if not tmp.is_file():
         df.to_parquet(tmp, index=False)
     os.replace(tmp, path)
     return SweepOutcome(df, path, False, key, time.perf_counter() - started)
+
+
+def first_cases_per_dataset(manifests, max_cases):
+    """Loaded manifests keeping, in manifest order, the first ``max_cases`` cases of each dataset.
+
+    A manifest may hold several datasets (the embedded sample holds six), so "per dataset" is not
+    ``run_sweep``'s "per manifest". None keeps every case.
+    """
+    import dataclasses
+
+    from samwidgets.manifest import load_manifest
+
+    out = []
+    for m in _as_list(manifests):
+        manifest = load_manifest(m)
+        if max_cases is None:
+            out.append(manifest)
+            continue
+        seen: dict[str, int] = {}
+        kept = []
+        for case in manifest.cases:
+            if seen.get(case.dataset, 0) < int(max_cases):
+                seen[case.dataset] = seen.get(case.dataset, 0) + 1
+                kept.append(case)
+        out.append(dataclasses.replace(manifest, cases=kept))
+    return out
 
 
 def _embedding_cache(root: Path):

@@ -33,3 +33,8 @@ def tiny_notebook(tmp_path):
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, str(path))
     return path
+
+
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
