@@ -78,8 +78,16 @@ class View:
         col_ok, row_ok = (cols >= 0) & (cols < self.w), (rows >= 0) & (rows < self.h)
         return np.clip(rows, 0, self.h - 1), np.clip(cols, 0, self.w - 1), row_ok, col_ok
 
+    @property
+    def identity(self) -> bool:
+        """True when canvas pixel (x, y) shows image pixel (x, y) exactly (no resampling needed)."""
+        return (self.h, self.w) == (self.ch, self.cw) and self.zoom == 1.0 and \
+            tuple(self.center) == (self.w / 2.0, self.h / 2.0)
+
     def resample(self, plane: np.ndarray, *, fill=0) -> np.ndarray:
         """Nearest-neighbour (ch, cw[, c]) view of an (h, w[, c]) plane; outside the image = ``fill``."""
+        if self.identity:
+            return plane
         rows, cols, row_ok, col_ok = self.indices()
         out = plane[rows[:, None], cols[None, :]]
         if not (row_ok.all() and col_ok.all()):
@@ -145,6 +153,9 @@ def _paint(rgba: np.ndarray, where: np.ndarray, rgb, alpha: float) -> None:
     """Composite colour ``rgb`` with opacity ``alpha`` over the straight-alpha layer where ``where``."""
     if not where.any():
         return
+    if not rgba[..., 3].any() or not rgba[..., 3][where].any():  # nothing underneath: plain assignment
+        rgba[where] = (*rgb, int(round(alpha * 255)))
+        return
     a_dst = rgba[..., 3][where].astype(np.float32) / 255.0
     a_out = alpha + a_dst * (1.0 - alpha)
     src = np.asarray(rgb, np.float32)
@@ -172,3 +183,14 @@ def overlay_rgba(view: View, *, mask=None, ground_truth=None, labels=None, every
     if ground_truth is not None and np.any(ground_truth):
         _paint(layer, outline(view.resample(np.asarray(ground_truth, bool), fill=False)), GROUND_TRUTH_RGB, 1.0)
     return layer
+
+
+def crop_transparent(layer: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """(crop, x0, y0): the smallest part of an RGBA layer holding every non-transparent pixel, with its
+    canvas offset; None when the layer is fully transparent."""
+    alpha = layer[..., 3]
+    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
+    if rows.size == 0:
+        return None
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    return layer[y0:y1, x0:x1], int(x0), int(y0)

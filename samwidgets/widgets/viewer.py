@@ -45,16 +45,18 @@ def png_bytes(rgba: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def put_rgba(layer, rgba: np.ndarray, *, png: bytes | None = None) -> None:
-    """Draw RGBA at (0, 0) of an ipycanvas Canvas as PNG (ipycanvas.put_image_data would do the same for
-    RGBA at zlib level 6; sending our own bytes is faster and allows caching them)."""
+def put_rgba(layer, rgba: np.ndarray | None, *, png: bytes | None = None, x: int = 0, y: int = 0) -> None:
+    """Draw RGBA (h, w, 4) at canvas pixel (x, y) of an ipycanvas Canvas as PNG (ipycanvas.put_image_data
+    does the same for RGBA, at zlib level 6; sending our own bytes is faster and lets us cache them)."""
     data = png if png is not None else png_bytes(rgba)
     try:
         from ipycanvas.canvas import COMMANDS
 
-        layer._canvas_manager.send_draw_command(layer, COMMANDS["putImageData"], [0, 0], [data])
+        layer._canvas_manager.send_draw_command(layer, COMMANDS["putImageData"], [int(x), int(y)], [data])
     except (ImportError, AttributeError, KeyError):  # another ipycanvas layout: the public (slower) path
-        layer.put_image_data(rgba, 0, 0)
+        if rgba is None:
+            rgba = np.asarray(PILImage.open(io.BytesIO(data)))
+        layer.put_image_data(rgba, int(x), int(y))
 
 
 def _guarded(method):
@@ -113,6 +115,7 @@ class SliceViewer(W.VBox):
         self._press = None          # (canvas x, y, mode, start state) while a button is down
         self._negative_once = False
         self._base_cache: dict[tuple, bytes] = {}
+        self._overlay_cache: dict[tuple, tuple | None] = {}
         self._wire()
         s.on_change(self._on_session_change)
         self.redraw()
@@ -381,11 +384,22 @@ class SliceViewer(W.VBox):
         except SamwidgetsError as exc:
             mask = None
             self.show_message(str(exc), error=True)
-        rgba = render.overlay_rgba(self.view, mask=mask, ground_truth=gt, labels=labels,
-                                   everything=s.everything.get(s.z))
+        pred = s._preds.get(s.z)
+        key = (s.z, s.state, id(pred[1]) if pred else None, s._selected.get(s.z), s.labels_version,
+               s.gt_label if gt is not None else None, id(s.everything.get(s.z)), self.view.key(), mask is None)
+        cached = self._overlay_cache.get(key)
+        if cached is None:
+            rgba = render.overlay_rgba(self.view, mask=mask, ground_truth=gt, labels=labels,
+                                       everything=s.everything.get(s.z))
+            crop = render.crop_transparent(rgba)
+            cached = None if crop is None else (png_bytes(crop[0]), crop[1], crop[2])
+            if len(self._overlay_cache) > 64:
+                self._overlay_cache.clear()
+            self._overlay_cache[key] = cached
         layer = self.canvas[1]
         layer.clear()
-        put_rgba(layer, rgba)
+        if cached is not None:
+            put_rgba(layer, None, png=cached[0], x=cached[1], y=cached[2])
 
     def _draw_prompts(self, rubber=None) -> None:
         layer, st = self.canvas[2], self.session.state

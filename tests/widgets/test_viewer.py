@@ -159,8 +159,9 @@ def test_images_reach_the_canvas_losslessly(monkeypatch):
     # the overlay layer carries the prediction colour where the mask is
     sent.pngs.clear()
     v.session.click(30, 20)
-    overlay = sent.pngs[-1]
-    inside = disk((64, 80), 30, 20, 10)
+    overlay = sent.pngs[-1]  # cropped to the mask's bounding box (x 20..40, y 10..30)
+    inside = disk((64, 80), 30, 20, 10)[10:31, 20:41]
+    assert overlay.shape == (21, 21, 4)
     assert (overlay[inside][:, :3] == render.PREDICTION_RGB).all()
     assert (overlay[inside][:, 3] == round(render.PREDICTION_ALPHA * 255)).all()
     assert (overlay[~inside][:, 3] == 0).all()
