@@ -118,3 +118,53 @@ def test_bad_prompts(sam2_t):
         sam2_t.predictor.decode(sam2_t.embedding, box_xyxy=[50, 50, 10, 100])  # inverted
     with pytest.raises(PromptError):
         sam2_t.predictor.decode(sam2_t.embedding, points_xy=[[1.0, 400.0]], point_labels=[1])  # y > H
+
+
+# -- video propagation (sam2_video) ---------------------------------------------------------------
+def test_frames_equal_the_package_loader_without_jpeg(tmp_path):
+    """Our in-memory frames equal sam2's own folder loader fed lossless files (PNG bytes named .jpg)."""
+    from PIL import Image
+    from sam2.utils.misc import load_video_frames
+
+    from samwidgets.models.sam2_video import frames_tensor
+
+    vol = np.random.default_rng(7).integers(0, 256, (3, 40, 56), dtype=np.uint8)
+    for z, plane in enumerate(vol):
+        Image.fromarray(np.repeat(plane[:, :, None], 3, axis=2)).save(tmp_path / f"{z}.jpg", format="PNG")
+    ref, h, w = load_video_frames(str(tmp_path), 64, True, compute_device=torch.device("cpu"))
+    assert (h, w) == (40, 56)
+    assert torch.equal(frames_tensor(vol, 64), ref)
+
+
+def test_volume_checks():
+    from samwidgets.errors import InputError
+    from samwidgets.models.sam2_video import volume_to_uint8
+
+    with pytest.raises(InputError):
+        volume_to_uint8(np.zeros((4, 4), np.uint8))
+    with pytest.raises(InputError):
+        volume_to_uint8(np.full((2, 4, 4), np.nan))
+    v = volume_to_uint8(np.linspace(-100, 100, 2 * 4 * 4).reshape(2, 4, 4))
+    assert v.dtype == np.uint8 and v.min() == 0 and v.max() == 255
+
+
+@pytest.mark.slow
+def test_video_propagation_runs_both_ways_on_a_ct_volume(tmp_path_factory, shared_data):
+    """Random weights: only shapes, dtype, visited slices and typed errors are meaningful."""
+    import cv2
+
+    from samwidgets.models.sam2_video import build_video
+
+    case = rw.ct_case(shared_data)
+    zs = np.nonzero(case["gts"].any(axis=(1, 2)))[0]
+    z0 = int(zs.mean()) - 1
+    vol = np.stack([cv2.resize(case["imgs"][z][rw.CROP], (110, 80), interpolation=cv2.INTER_AREA)
+                    for z in range(z0, z0 + 3)])
+    prop = build_video("sam2_t", checkpoint=rw.checkpoint_file("sam2_t", tmp_path_factory), device="cpu")
+    masks = prop.propagate(vol, box_xyxy=[30, 20, 80, 60])
+    assert masks.shape == (3, 80, 110) and masks.dtype == bool
+    assert prop.last_run == {"z": 1, "forward": [1, 2], "reverse": [1, 0]}
+    with pytest.raises(PromptError):
+        prop.propagate(vol, z=5, box_xyxy=[30, 20, 80, 60])
+    with pytest.raises(PromptError):
+        prop.propagate(vol, box_xyxy=[30, 20, 180, 60])
