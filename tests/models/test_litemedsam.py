@@ -1,69 +1,23 @@
 """LiteMedSAM adapter: fidelity to the official CVPR24 inference procedure on real CT lesions, the ONNX
 encoder path, batching, caching and typed errors for bad input.
 
-The reference below is an independent, deliberately literal re-implementation of the CVPR24 LiteMedSAM
-inference steps (docs protocols.md): resize longest side to 256 (INTER_AREA, rounded size), min-max to
-[0, 1], pad to 256, eager torch encoder, box * 256 / max(H, W) truncated to int, one-mask decode,
-crop + bilinear upsample + sigmoid > 0.5. It shares only the network weights with samwidgets.
+The reference (cvpr24_reference.py, next to this file) is an independent, deliberately literal
+re-implementation of the CVPR24 LiteMedSAM inference steps; it shares only the network weights with
+samwidgets.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
+from cvpr24_reference import dice, ref_input, ref_predict
 from samwidgets.errors import CheckpointError, InputError, ModelError, PromptError
 
 # Dice of LiteMedSAM vs ground truth on the largest-lesion slice with the tight GT box, measured with
 # the official procedure (000010 is a genuine failure of the model).
 EXPECTED_DICE = {"000001": 0.970, "000002": 0.951, "000010": 0.447, "000015": 0.848}
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(bool), b.astype(bool)
-    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
-
-
-# -- the reference procedure ------------------------------------------------------------------------
-def ref_input(img2d: np.ndarray):
-    img3 = np.repeat(img2d[:, :, None], 3, axis=-1) if img2d.ndim == 2 else img2d
-    old_h, old_w = img3.shape[:2]
-    scale = 256 * 1.0 / max(old_h, old_w)
-    new_w, new_h = int(old_w * scale + 0.5), int(old_h * scale + 0.5)
-    small = cv2.resize(img3, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    small = (small - small.min()) / np.clip(small.max() - small.min(), a_min=1e-8, a_max=None)
-    padded = np.pad(small, ((0, 256 - new_h), (0, 256 - new_w), (0, 0)))
-    return torch.tensor(padded).float().permute(2, 0, 1).unsqueeze(0), (new_h, new_w)
-
-
-def ref_box256(box, size_hw):
-    ratio = 256 / max(size_hw)
-    out = np.zeros(4, dtype=np.float64)
-    for i in range(4):
-        out[i] = int(box[i] * ratio)
-    return out
-
-
-@torch.no_grad()
-def ref_decode(net, embed, box256, new_size, original_size):
-    box_t = torch.as_tensor(box256[None, None, ...], dtype=torch.float)
-    sparse, dense = net.prompt_encoder(points=None, boxes=box_t, masks=None)
-    low_res, _ = net.mask_decoder(image_embeddings=embed, image_pe=net.prompt_encoder.get_dense_pe(),
-                                  sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                                  multimask_output=False)
-    low_res = low_res[..., : new_size[0], : new_size[1]]
-    up = F.interpolate(low_res, size=tuple(original_size), mode="bilinear", align_corners=False)
-    return (torch.sigmoid(up).squeeze().numpy() > 0.5)
-
-
-@torch.no_grad()
-def ref_predict(net, img2d, box):
-    x, new_size = ref_input(img2d)
-    embed = net.image_encoder(x)
-    return ref_decode(net, embed, ref_box256(box, img2d.shape[:2]), new_size, img2d.shape[:2]), embed
 
 
 @pytest.fixture(scope="module")
