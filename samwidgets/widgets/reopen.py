@@ -45,6 +45,7 @@ def open_case(row, **kwargs):
     """A :class:`SliceViewer` on the row's case, at the row's slice, with its prompt log replayed.
 
     kwargs go to SliceViewer (e.g. ``model=`` to override the row's model, ``device=``, ``background=``).
+    The row's prompts define the state: an earlier autosave of the case is not restored (restore=False).
     """
     from samwidgets.widgets.viewer import SliceViewer
 
@@ -52,6 +53,7 @@ def open_case(row, **kwargs):
     if manifest is None or case is None:
         raise InputError("a results row needs 'manifest' and 'case'", where="open_case")
     kwargs.setdefault("model", _field(row, "model", "litemedsam"))
+    kwargs.setdefault("restore", False)
     viewer = SliceViewer(resolve_manifest(manifest), case=str(case), **kwargs)
     z = _field(row, "slice")
     if z is not None and viewer.session.is_3d:

@@ -68,6 +68,7 @@ class Opened:
     case_id: str | None
     description: str
     manifest: str | None = None
+    case_key: str | None = None
 
 
 def _is_manifest(path: Path) -> bool:
@@ -114,4 +115,5 @@ def _open_case(case, *, manifest: str | None) -> Opened:
         case_id=case_id,
         description=case_id,
         manifest=manifest,
+        case_key=str(getattr(case, "key", case_id)),
     )

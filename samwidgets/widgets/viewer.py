@@ -78,14 +78,16 @@ class SliceViewer(W.VBox):
     """Interactive viewer of one image (2D or 3D) over a :class:`Session` (``viewer.session``).
 
     source: an Image or array, an image path, a manifest path (``case`` = case id, default the first) or a
-    manifest Case; or a ready Session. Other options go to the Session. cache="default" gives a model
+    manifest Case; or a ready Session. Other options go to the Session. autosave_dir="auto" autosaves
+    cases and files to ``$SAMWIDGETS_CACHE_DIR/autosave/<case>`` (arrays: no autosave unless a directory
+    is given); with restore=True earlier autosaved prompts and labels are restored on opening. cache="default" gives a model
     named by string the shared on-disk EmbeddingCache (``$SAMWIDGETS_CACHE_DIR``), so reopening an image
     skips the encoder; None disables it.
     """
 
     def __init__(self, source, *, model="litemedsam", case=None, device: str = "auto", ground_truth=None,
-                 label_names=None, autosave_dir=None, canvas_size: int = 512, background: bool = True,
-                 prefetch: int = 1, cache="default"):
+                 label_names=None, autosave_dir="auto", restore: bool = True, canvas_size: int = 512,
+                 background: bool = True, prefetch: int = 1, cache="default"):
         if isinstance(source, Session):
             self.session, self.case_id, self.manifest = source, None, None
         else:
@@ -93,12 +95,16 @@ class SliceViewer(W.VBox):
             self.case_id, self.manifest = opened.case_id, opened.manifest
             gt = ground_truth if ground_truth is not None else (opened.ground_truth or None)
             src = getattr(opened.image, "path", None) or opened.description
+            if isinstance(autosave_dir, str) and autosave_dir == "auto":
+                autosave_dir = default_autosave_dir(opened)
+            if autosave_dir is not None and not restore:
+                self._set_aside = set_aside_autosave(autosave_dir)
             if isinstance(cache, str) and cache == "default":
                 cache = _default_cache() if isinstance(model, str) else None
             self.session = Session(opened.image, model=model, ground_truth=gt, label_names=label_names,
                                    device=device, cache=cache, background=background, prefetch=prefetch,
                                    autosave_dir=autosave_dir, source=src)
-            if autosave_dir is not None and self.session.restore():
+            if autosave_dir is not None and restore and self.session.restore():
                 self._restored = True
         s = self.session
         scale = canvas_size / max(s.height, s.width)
@@ -119,8 +125,10 @@ class SliceViewer(W.VBox):
         self._wire()
         s.on_change(self._on_session_change)
         self.redraw()
+        if getattr(self, "_set_aside", None):
+            self.show_message(f"the earlier autosave was kept in {self._set_aside}")
         if getattr(self, "_restored", False):
-            self.show_message("restored the autosaved session")
+            self.show_message(f"restored the autosaved work from {autosave_dir} (restore=False starts afresh)")
 
     def describe(self) -> str:
         """One line about what is shown: case, shape, labels, model."""
@@ -436,6 +444,40 @@ class SliceViewer(W.VBox):
 
 
 _CACHE = []
+
+
+def set_aside_autosave(directory) -> Path | None:
+    """Rename an existing autosave directory to ``<name>-<YYYYmmdd-HHMMSS>`` so that a fresh session does
+    not overwrite it; returns the new path, or None when there was nothing to keep."""
+    import time
+
+    d = Path(directory)
+    if not (d / "session.json").exists():
+        return None
+    target = d.with_name(f"{d.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while target.exists():
+        target, n = d.with_name(f"{d.name}-{time.strftime('%Y%m%d-%H%M%S')}-{n}"), n + 1
+    d.rename(target)
+    return target
+
+
+def default_autosave_dir(opened) -> Path | None:
+    """``$SAMWIDGETS_CACHE_DIR/autosave/<name>`` (else ~/.cache/samwidgets/...) for a case or a file:
+    name = the case key, or the file name plus a hash of its full path; None for an in-memory array."""
+    import hashlib
+    import os
+    import re
+
+    if opened.case_key:
+        name = opened.case_key
+    elif getattr(opened.image, "path", None):
+        p = str(Path(opened.image.path).resolve())
+        name = f"{Path(p).name}-{hashlib.sha1(p.encode()).hexdigest()[:10]}"
+    else:
+        return None
+    root = Path(os.environ.get("SAMWIDGETS_CACHE_DIR") or Path.home() / ".cache" / "samwidgets")
+    return root / "autosave" / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
 def _default_cache():

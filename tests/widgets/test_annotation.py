@@ -132,3 +132,20 @@ def test_segment_everything_label_map():
     n = labels.max()
     assert 1 <= n <= 16 and s.everything[0] is labels
     assert set(np.unique(labels)) == set(range(n + 1))
+
+
+def test_save_png_for_2d_and_refuse_png_for_3d(tmp_path):
+    from PIL import Image as PILImage
+
+    s = Session(volume()[0], model=FakePredictor())
+    s.click(30, 20)
+    s.accept("lesion")
+    s.clear()
+    s.box(50, 40, 70, 60)
+    s.accept("cyst")
+    out = s.save(tmp_path / "labels.png")
+    np.testing.assert_array_equal(np.array(PILImage.open(out)), s.labels)
+    assert set(np.unique(s.labels)) == {0, 1, 2}
+    s3 = Session(volume(), model=FakePredictor())
+    with pytest.raises(InputError):
+        s3.save(tmp_path / "labels3d.png")

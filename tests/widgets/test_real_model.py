@@ -83,18 +83,18 @@ def test_open_case_replays_a_results_row(litemedsam, ct_case):
            "prompt_log": json.dumps({"slice": z, "protocol": "box",
                                      "prompts": [{"points_xy": None, "point_labels": None,
                                                   "box_xyxy": box.tolist()}]})}
-    v = open_case(row, model=litemedsam, background=False, cache=None)
+    v = open_case(row, model=litemedsam, background=False, cache=None, autosave_dir=None)
     assert v.session.z == z and v.ui.slider.value == z
     assert v.session.state.box == tuple(float(b) for b in box)
     assert v.ui.status.value.startswith("prompts: 1 | Dice ")
     assert float(v.ui.status.value.split("Dice ")[1].split(" ")[0]) > 0.85
 
 
-def test_rgb_case_in_the_viewer(litemedsam):
+def test_rgb_case_in_the_viewer(litemedsam, tmp_path):
     from samwidgets.manifest import load_manifest
 
     case = next(c for c in load_manifest(SAMPLE).cases if c.dataset == "nuinsseg")  # H&E, RGB
-    v = SliceViewer(case, model=litemedsam, background=False, cache=None)
+    v = SliceViewer(case, model=litemedsam, background=False, cache=None, autosave_dir=tmp_path)
     s = v.session
     assert s.image.is_rgb and not s.is_3d
     from samwidgets.prompts import components

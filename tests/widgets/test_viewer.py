@@ -196,3 +196,21 @@ def test_background_embedding_redraws_when_ready():
     click(v, 60, 40)
     assert v.session.mask.any() and "embedding: ready" in v.ui.embed.value
     v.session.close()
+
+
+def test_auto_autosave_for_files_restores_and_sets_aside(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "scan.png"
+    PILImage.fromarray(volume()[0]).save(path)
+    v = SliceViewer(path, model=FakePredictor(), background=False)
+    click(v, 100, 100)
+    v.ui.accept.click()
+    saved = list((tmp_path / "cache" / "autosave").iterdir())
+    assert len(saved) == 1 and saved[0].name.startswith("scan.png-")
+    again = SliceViewer(path, model=FakePredictor(), background=False)  # e.g. after a kernel crash
+    assert again.session.state == v.session.state and "restored" in again.ui.info.value
+    np.testing.assert_array_equal(again.session.labels, v.session.labels)
+    fresh = SliceViewer(path, model=FakePredictor(), background=False, restore=False)
+    assert fresh.session.state.empty and "kept in" in fresh.ui.info.value
+    assert len(list((tmp_path / "cache" / "autosave").iterdir())) == 2
+    assert SliceViewer(volume(), model=FakePredictor(), background=False).session._autosaver is None
