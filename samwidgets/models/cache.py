@@ -284,13 +284,16 @@ class EmbeddingCache:
         path = self._path(key)
         try:
             with open(path, "rb") as fh:
-                data = fh.read()
                 ident = os.fstat(fh.fileno())
+                data = bytearray(ident.st_size)  # decoded tensors view this buffer: no second copy
+                complete = fh.readinto(data) == ident.st_size
         except FileNotFoundError:
             return None, None
         except OSError as exc:
             raise CacheError(f"cannot read cache entry: {exc}", where=path) from exc
         try:
+            if not complete:
+                raise CorruptEntry("file shorter than its size")
             return decode_entry(key, data, self._ensure_secret())
         except CorruptEntry:
             self._drop(path, ident)

@@ -36,6 +36,7 @@ TMP_SUFFIX = ".part"
 _PREFIX = struct.Struct("<I")
 _HEAD = len(MAGIC) + _PREFIX.size
 _FP16_MAX = 65504.0
+_ALIGN = 64  # payload and tensor offsets are multiples of this, so tensors can view the read buffer
 
 
 class CorruptEntry(Exception):
@@ -89,6 +90,9 @@ def encode_entry(key: str, features: dict, model: str | None, secret: bytes, *, 
                 and (src.numel() == 0 or bool(src.abs().max() <= _FP16_MAX))):
             stored = src.to(torch.float16)
         raw = stored.reshape(-1).view(torch.uint8).numpy().tobytes() if stored.numel() else b""
+        pad = -offset % _ALIGN
+        blobs.append(b"\0" * pad)
+        offset += pad
         tensors.append({"name": name, "dtype": str(src.dtype).replace("torch.", ""),
                         "stored": str(stored.dtype).replace("torch.", ""), "shape": list(src.shape),
                         "offset": offset, "nbytes": len(raw)})
@@ -96,41 +100,50 @@ def encode_entry(key: str, features: dict, model: str | None, secret: bytes, *, 
         offset += len(raw)
     header = json.dumps({"format": FORMAT_VERSION, "key": key, "model": model, "created": time.time(),
                          "byteorder": sys.byteorder, "tensors": tensors}, sort_keys=True).encode()
+    header += b" " * (-(_HEAD + len(header)) % _ALIGN)  # payload starts aligned: zero-copy reads
     body = MAGIC + _PREFIX.pack(len(header)) + header + b"".join(blobs)
     return body + hmac.new(secret, body, hashlib.sha256).digest()
 
 
-def decode_entry(key: str, data: bytes, secret: bytes) -> tuple[dict, str | None]:
+def decode_entry(key: str, data: bytes | bytearray, secret: bytes) -> tuple[dict, str | None]:
     """(features as CPU tensors in their original dtypes, model name or None) of a verified entry.
 
-    Raises :class:`CorruptEntry` unless the magic, lengths, signature, format version, key and byte
-    order all check out.
+    With a ``bytearray`` the tensors are views of it where dtypes allow (no copy). Raises
+    :class:`CorruptEntry` unless the magic, lengths, signature, format version, key and byte order all
+    check out.
     """
     import torch
 
-    if len(data) < _HEAD + TAG_BYTES or not data.startswith(MAGIC):
+    view = memoryview(data)
+    if len(view) < _HEAD + TAG_BYTES or bytes(view[:len(MAGIC)]) != MAGIC:
         raise CorruptEntry("bad magic or too short")
-    (hlen,) = _PREFIX.unpack_from(data, len(MAGIC))
-    if _HEAD + hlen + TAG_BYTES > len(data):
+    (hlen,) = _PREFIX.unpack_from(view, len(MAGIC))
+    if _HEAD + hlen + TAG_BYTES > len(view):
         raise CorruptEntry("header length past end of file")
-    body, tag = data[:-TAG_BYTES], data[-TAG_BYTES:]
-    if not hmac.compare_digest(hmac.new(secret, body, hashlib.sha256).digest(), tag):
+    body, tag = view[:-TAG_BYTES], view[-TAG_BYTES:]
+    if not hmac.compare_digest(hmac.new(secret, body, hashlib.sha256).digest(), bytes(tag)):
         raise CorruptEntry("signature mismatch")
+    buffer = data if isinstance(data, bytearray) else bytearray(body)
     try:
-        header = json.loads(body[_HEAD:_HEAD + hlen])
+        header = json.loads(bytes(view[_HEAD:_HEAD + hlen]))
         if header["format"] != FORMAT_VERSION or header["key"] != key:
             raise CorruptEntry("format or key mismatch")
         if header.get("byteorder") != sys.byteorder:
             raise CorruptEntry("written on a machine of the other byte order")
-        payload = memoryview(body)[_HEAD + hlen:]
+        base, end = _HEAD + hlen, len(body)
         out = {}
         for spec in header["tensors"]:
             stored, dtype = getattr(torch, spec["stored"]), getattr(torch, spec["dtype"])
-            start, n = int(spec["offset"]), int(spec["nbytes"])
-            if start < 0 or start + n > len(payload):
-                raise CorruptEntry("tensor past end of payload")
-            t = torch.frombuffer(bytearray(payload[start:start + n]), dtype=stored) if n else \
-                torch.empty(0, dtype=stored)
+            start, n = base + int(spec["offset"]), int(spec["nbytes"])
+            size = torch.empty(0, dtype=stored).element_size()
+            if start < base or start + n > end or n % size:
+                raise CorruptEntry("tensor outside the payload")
+            if n == 0:
+                t = torch.empty(0, dtype=stored)
+            elif start % size == 0:
+                t = torch.frombuffer(buffer, dtype=stored, count=n // size, offset=start)
+            else:
+                t = torch.frombuffer(bytearray(view[start:start + n]), dtype=stored)
             out[spec["name"]] = t.reshape(spec["shape"]).to(dtype)
         return out, header.get("model")
     except CorruptEntry:

@@ -263,6 +263,30 @@ def test_threads_share_one_cache(tmp_path):
             assert torch.equal(cache.get(key(j * 100 + i))["image_embed"], feats(j * 100 + i)["image_embed"])
 
 
+# -- GPU tensors (run where CUDA is present) -----------------------------------------------------
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+def test_gpu_tensors_through_memory_and_disk(tmp_path):
+    f = {"image_embed": torch.randn(1, 256, 64, 64, device="cuda"),
+         "high_res_feats_0": torch.randn(1, 32, 256, 256, device="cuda").to(torch.bfloat16)}
+    cache = EmbeddingCache(tmp_path)
+    cache.put(key(1), f)
+    hit = cache.get(key(1), device="cuda")
+    assert all(hit[n].data_ptr() == f[n].data_ptr() for n in f)  # memory hit: the same GPU tensors
+    on_cpu = cache.get(key(1), device="cpu")
+    assert all(on_cpu[n].device.type == "cpu" and torch.equal(on_cpu[n], f[n].cpu()) for n in f)
+    from_disk = EmbeddingCache(tmp_path).get(key(1), device="cuda:0")
+    for n in f:
+        assert from_disk[n].is_cuda and from_disk[n].dtype == f[n].dtype and torch.equal(from_disk[n], f[n])
+    half = EmbeddingCache(tmp_path / "half", fp16_on_disk=True, memory_bytes=0)
+    half.put(key(2), f)
+    back = half.get(key(2), device="cuda")
+    assert back["image_embed"].is_cuda and back["image_embed"].dtype == torch.float32
+    assert torch.allclose(back["image_embed"], f["image_embed"], rtol=1e-3, atol=1e-4)
+
+
 # -- with a real model --------------------------------------------------------------------------
 def test_litemedsam_round_trip_through_the_cache(tmp_path, monkeypatch):
     import samwidgets.models
