@@ -14,9 +14,12 @@ being written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +94,31 @@ class Autosaver:
                 raise InputError(f"the autosaved labels are unreadable: {exc}", where=path) from None
             self._labels_file = data["labels_file"]
         return data["log"], labels, list(data.get("label_names", []))
+
+
+def set_aside_autosave(directory) -> Path | None:
+    """Rename an existing autosave directory to ``<name>-<YYYYmmdd-HHMMSS>`` so that a fresh session does
+    not overwrite it; returns the new path, or None when there was nothing to keep."""
+    d = Path(directory)
+    if not (d / "session.json").exists():
+        return None
+    target = d.with_name(f"{d.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while target.exists():
+        target, n = d.with_name(f"{d.name}-{time.strftime('%Y%m%d-%H%M%S')}-{n}"), n + 1
+    d.rename(target)
+    return target
+
+
+def default_autosave_dir(opened) -> Path | None:
+    """``$SAMWIDGETS_CACHE_DIR/autosave/<name>`` (else ~/.cache/samwidgets/...) for a case or a file:
+    name = the case key, or the file name plus a hash of its full path; None for an in-memory array."""
+    if opened.case_key:
+        name = opened.case_key
+    elif getattr(opened.image, "path", None):
+        p = str(Path(opened.image.path).resolve())
+        name = f"{Path(p).name}-{hashlib.sha1(p.encode()).hexdigest()[:10]}"
+    else:
+        return None
+    root = Path(os.environ.get("SAMWIDGETS_CACHE_DIR") or Path.home() / ".cache" / "samwidgets")
+    return root / "autosave" / re.sub(r"[^A-Za-z0-9._-]+", "_", name)

@@ -104,3 +104,36 @@ def write_json_atomic(path: Path, data: dict) -> None:
         except OSError:
             pass
         raise
+
+
+def replay_events(session, events: list[dict], *, accept: bool = True) -> None:
+    """Apply parsed events to a Session through its public methods (each re-records itself in the log).
+
+    accept=False turns accept/propagate into no-op undo steps (the labels come from an autosave), so later
+    undo/redo events still pair with the right changes.
+    """
+    from samwidgets.widgets.state import Change
+
+    for ev in events:
+        op = ev["op"]
+        if "slice" in ev and op != "set_slice" and int(ev["slice"]) != session.z:
+            session.set_slice(int(ev["slice"]))
+        if op == "click":
+            session.click(ev["x"], ev["y"], positive=bool(ev.get("positive", True)))
+        elif op == "box":
+            session.box(*ev["box"])
+        elif op == "set_slice":
+            session.set_slice(int(ev["slice"]))
+        elif op == "set_prompt":
+            session.set_prompt(ev["prompt"])
+        elif op in ("undo", "redo", "clear"):
+            getattr(session, op)()
+        elif op == "select":
+            session.select(int(ev["index"]))
+        elif op == "accept" and accept:
+            session.accept(ev["label"])
+        elif op == "propagate" and accept:
+            session.propagate(ev["label"], z_range=ev.get("z_range"))
+        elif op in ("accept", "propagate"):
+            session._history.push(Change(op, slice=session.z))
+            session._record(op, **{k: v for k, v in ev.items() if k != "op"})

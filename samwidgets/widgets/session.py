@@ -24,7 +24,7 @@ import numpy as np
 from samwidgets.errors import InputError, PromptError, SamwidgetsError
 from samwidgets.widgets.annotation import AnnotationMixin
 from samwidgets.widgets.embedder import Embedder
-from samwidgets.widgets.prompt_log import make_log, parse_log
+from samwidgets.widgets.prompt_log import make_log, parse_log, replay_events
 from samwidgets.widgets.sources import as_image, normalise_ground_truth, spatial_shape
 from samwidgets.widgets.state import Change, History, SliceState
 
@@ -391,29 +391,7 @@ class Session(AnnotationMixin):
         if shape is not None and tuple(shape) != tuple(self.shape):
             raise PromptError(f"the log was made on an image of shape {tuple(shape)}, this one is {self.shape}",
                               where="prompt log")
-        for ev in events:
-            op = ev["op"]
-            if "slice" in ev and op != "set_slice" and int(ev["slice"]) != self.z:
-                self.set_slice(int(ev["slice"]))
-            if op == "click":
-                self.click(ev["x"], ev["y"], positive=bool(ev.get("positive", True)))
-            elif op == "box":
-                self.box(*ev["box"])
-            elif op == "set_slice":
-                self.set_slice(int(ev["slice"]))
-            elif op == "set_prompt":
-                self.set_prompt(ev["prompt"])
-            elif op in ("undo", "redo", "clear"):
-                getattr(self, op)()
-            elif op == "select":
-                self.select(int(ev["index"]))
-            elif op == "accept" and accept:
-                self.accept(ev["label"])
-            elif op == "propagate" and accept:
-                self.propagate(ev["label"], z_range=ev.get("z_range"))
-            elif op in ("accept", "propagate"):  # labels come from elsewhere: keep undo steps aligned
-                self._history.push(Change(op, slice=self.z))
-                self._record(op, **{k: v for k, v in ev.items() if k != "op"})
+        replay_events(self, events, accept=accept)
 
     def close(self) -> None:
         """Stop the background embedding thread."""
