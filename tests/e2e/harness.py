@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -1,0 +1,160 @@
+"""Real-browser end-to-end test: JupyterLab in headless Chromium; clicking the canvas yields a mask.
+
+Runs notebooks/explore.ipynb (parameters injected with papermill, not executed by it) on an
+embedded-sample breast-ultrasound case, clicks a point inside the lesion and drags a box around it, and
+checks (1) the kernel received the prompts: the viewer's status element shows "prompts: 2" and a Dice,
+(2) canvas pixels inside the lesion now carry the prediction overlay colour in the screenshot, where they
+were gray before. Screenshots and the server log go to test-artifacts/e2e/. The server is always stopped.
+SAMWIDGETS_E2E_DISCONNECT=1 detaches the canvas mouse handlers after the viewer is shown: the test must
+then fail (a check that it tests the wiring).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from . import harness
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e
+
+CASE = "busi/10209"
+ARTIFACTS = REPO / "test-artifacts" / "e2e"
+
+
+def _lesion_geometry():
+    """Centre (xy, image pixels: the distance-transform maximum), tight box xyxy and mask of the lesion."""
+    from samwidgets.manifest import find_case
+
+    case = find_case(REPO / "data_manifests" / "sample.yaml", CASE)
+    image, labels = case.load()
+    mask = np.any(np.stack(list(labels.values())), axis=0)
+    dist = ndimage.distance_transform_edt(mask)
+    cy, cx = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    ys, xs = np.nonzero(mask)
+    return (float(cx), float(cy)), (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), mask, image.shape2d
+
+
+def _prepare_notebook(root: Path) -> Path:
+    import papermill
+
+    out = root / "explore.ipynb"
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "explore.ipynb"), str(out), prepare_only=True, kernel_name="python3",
+        parameters={"manifest": str(REPO / "data_manifests" / "sample.yaml"), "case_id": CASE,
+                    "model": "litemedsam", "device": "cpu"},
+    )
+    if os.environ.get("SAMWIDGETS_E2E_DISCONNECT"):
+        # proof that this test can fail: detach the canvas mouse handlers from the session
+        import nbformat
+
+        nb = nbformat.read(out, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "for on in (viewer.canvas.on_mouse_down, viewer.canvas.on_mouse_up):\n"
+            "    on(viewer.on_mouse_down if on == viewer.canvas.on_mouse_down else viewer.on_mouse_up, remove=True)"))
+        nbformat.write(nb, out)
+    return out
+
+
+def _cyan_fraction(shot: np.ndarray, points) -> float:
+    """Share of the given (x, y) page pixels whose colour leans to the cyan prediction overlay."""
+    px = np.array([shot[int(y), int(x), :3].astype(int) for x, y in points])
+    return float(np.mean((px[:, 2] - px[:, 0] > 40) & (px[:, 1] - px[:, 0] > 40)))
+
+
+def _status(page) -> str:
+    return page.locator(".widget-html-content", has_text=re.compile(r"^prompts: ")).first.inner_text()
+
+
+def _wait_status(page, pattern: str, *, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = _status(page)
+        except Exception:  # not rendered yet
+            text = ""
+        if re.search(pattern, text):
+            return text
+        time.sleep(0.25)
+    raise AssertionError(f"status never matched {pattern!r}; last seen {text!r}")
+
+
+def test_click_and_box_on_canvas_draw_a_mask(tmp_path, monkeypatch):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    chromium = harness.ensure_chromium()
+    if chromium is None:
+        reason = "Debian chromium is not installed and cannot be installed here (needs root and apt-get)"
+        if harness.IN_CI:
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+    from PIL import Image as PILImage
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path / "cache"))
+    (centre, box, mask, (h, w)) = _lesion_geometry()
+    root = tmp_path / "lab"
+    root.mkdir()
+    name = _prepare_notebook(root).name
+
+    with harness.jupyterlab(root, log_path=ARTIFACTS / "jupyter-server.log") as (url, token):
+        with playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=harness.CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"{url}/lab/tree/{name}?token={token}", timeout=90_000)
+                page.wait_for_selector(".jp-Notebook", timeout=90_000)
+                time.sleep(2)
+                if page.locator(".jp-Dialog").count():  # "Select Kernel" on first open
+                    page.keyboard.press("Enter")
+                page.click("text=Run", timeout=15_000)
+                page.click("text=Run All Cells", timeout=15_000)
+                _wait_status(page, r"^prompts: 0", timeout=120)
+                canvas = page.locator(".jp-OutputArea canvas").last
+                canvas.wait_for(timeout=30_000)
+                canvas.scroll_into_view_if_needed()
+                time.sleep(1.5)
+                bb = canvas.bounding_box()
+                scale = bb["width"] / w  # the viewer fits the longest side, 1 canvas px = 1 CSS px
+
+                def page_xy(x, y):
+                    return bb["x"] + x * scale, bb["y"] + y * scale
+
+                # sample points well inside the lesion, away from the point marker at the centre
+                inner = ndimage.binary_erosion(mask, iterations=4)
+                inner[max(0, int(centre[1]) - 12):int(centre[1]) + 12, max(0, int(centre[0]) - 12):int(centre[0]) + 12] = False
+                ys, xs = np.nonzero(inner)
+                pick = np.random.default_rng(0).choice(len(xs), size=min(200, len(xs)), replace=False)
+                probe = [page_xy(xs[i] + 0.5, ys[i] + 0.5) for i in pick]
+                page.screenshot(path=str(ARTIFACTS / "before.png"))
+                before = np.asarray(PILImage.open(ARTIFACTS / "before.png").convert("RGB"))
+
+                page.mouse.click(*page_xy(*centre))
+                after_click = _wait_status(page, r"^prompts: 1 \| Dice \d", timeout=120)
+                x0, y0 = page_xy(max(box[0] - 4, 0), max(box[1] - 4, 0))
+                x1, y1 = page_xy(min(box[2] + 4, w - 1), min(box[3] + 4, h - 1))
+                page.mouse.move(x0, y0)
+                page.mouse.down()
+                for t in np.linspace(0, 1, 8)[1:]:
+                    page.mouse.move(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t)
+                page.mouse.up()
+                final = _wait_status(page, r"^prompts: 2 \| Dice \d", timeout=120)
+                time.sleep(1.5)  # let the frontend paint the last overlay
+                page.screenshot(path=str(ARTIFACTS / "after.png"))
+                after = np.asarray(PILImage.open(ARTIFACTS / "after.png").convert("RGB"))
+            finally:
+                browser.close()
+
+    dice = float(re.search(r"Dice (\d\.\d+)", final).group(1))
+    print(f"status after click: {after_click!r}; after box: {final!r}")
+    assert _cyan_fraction(before, probe) < 0.05, "lesion pixels already cyan before any prompt"
+    assert _cyan_fraction(after, probe) > 0.8, "the prediction overlay did not reach the canvas"
+    assert dice > 0.5, f"box + point on the lesion should segment it; status says {final!r}"
