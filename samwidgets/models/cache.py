@@ -55,7 +55,7 @@ __all__ = ["EmbeddingCache", "ModelCache", "default_cache_dir", "SECRET_NAME"]
 
 SUFFIX = ".swe"
 DEFAULT_MEMORY_BYTES = 1 << 30  # 1 GiB: ~256 SAM/LiteMedSAM embeddings (4 MiB each)
-_KEY_RE = re.compile(r"^[0-9a-f]{16,128}$")
+_KEY_RE = re.compile(r"[0-9a-f]{16,128}")
 
 
 def default_cache_dir() -> Path:
@@ -242,7 +242,7 @@ class EmbeddingCache:
     # -- disk tier ----------------------------------------------------------------------------
     @staticmethod
     def _check_key(key: str) -> str:
-        if not isinstance(key, str) or not _KEY_RE.match(key):
+        if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
             raise CacheError(f"invalid cache key {key!r} (expected a lowercase hex digest)")
         return key
 
@@ -275,8 +275,12 @@ class EmbeddingCache:
             os.replace(tmp, final)
             fsync_dir(final.parent)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise CacheError(f"cannot write embedding to the cache: {exc}", where=final) from exc
+        finally:  # also on Ctrl-C: no temporary file is left behind
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
         with self._lock:
             self._counts["disk_writes"] += 1
 

@@ -198,6 +198,15 @@ def test_a_crashed_write_is_never_read_and_leaves_nothing(tmp_path, monkeypatch)
     assert cache.stats["write_errors"] == 1
     assert not entry_path(cache, k).exists()
     assert sorted(p.name for p in partial.parent.iterdir()) == sorted([partial.name, f"{key(8)}.swe"])
+    # Ctrl-C in the middle of writing: the interrupt propagates, no entry and no temporary file remain
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cache.put(k, feats(7))
+    monkeypatch.undo()
+    assert sorted(p.name for p in partial.parent.iterdir()) == sorted([partial.name, f"{key(8)}.swe"])
     cache.clear()
     assert not partial.exists()
 
@@ -221,7 +230,7 @@ def test_info_and_clear_by_model(tmp_path):
 
 def test_invalid_keys_are_rejected(tmp_path):
     cache = EmbeddingCache(tmp_path)
-    for bad in ("../../etc/passwd", "ABCDEF" * 11, "", 12):
+    for bad in ("../../etc/passwd", "ABCDEF" * 11, "", key(1) + "\n", 12):
         with pytest.raises(CacheError):
             cache.get(bad)
     with pytest.raises(CacheError):
