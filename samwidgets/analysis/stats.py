@@ -213,3 +213,15 @@ def pair_rows(pairs: pd.DataFrame, *, metric: str) -> pd.DataFrame:
             row[metric] = p[f"{metric}_{side}"]
             out.append(row)
     return pd.DataFrame(out)
+
+
+def compare(df: pd.DataFrame, *, column: str, a: str, b: str, metric: str, fixed: str | None = None):
+    """:func:`paired_differences` of ``a`` against ``b`` in ``column`` ("model" or "protocol"), holding the
+    other column at ``fixed`` (None: its first value in sorted order). Returns (pairs, other column, value)."""
+    if column not in ("model", "protocol"):
+        raise ResultsError(f"compare models or protocols, not {column!r}", where="column")
+    other = "protocol" if column == "model" else "model"
+    candidates = sorted(df.loc[df[column].astype(str).isin([str(a), str(b)]), other].astype(str).unique())
+    value = str(fixed) if fixed is not None else (candidates[0] if candidates else None)
+    sub = df[df[other].astype(str) == value] if value is not None else df
+    return paired_differences(sub, metric=metric, column=column, a=a, b=b), other, value

@@ -143,3 +143,16 @@ def test_paired_by_and_pair_rows(results):
     assert list(rows["model"]) == ["litemedsam", "sam_vit_b"] * 3
     assert np.allclose(rows["dice"].to_numpy()[1::2], pairs.head(3)["dice_b"].to_numpy())
     assert (rows["prompt_log"].to_numpy()[0::2] == pairs.head(3)["prompt_log_a"].to_numpy()).all()
+
+
+def test_compare_holds_the_other_column(results):
+    from samwidgets.analysis.stats import compare
+
+    pairs, other, held = compare(results, column="model", a="litemedsam", b="sam_vit_b", metric="dice")
+    assert other == "protocol" and held == "box"
+    assert (pairs["protocol_a"] == "box").all() and (pairs["protocol_b"] == "box").all()
+    pairs, other, held = compare(results, column="protocol", a="box", b="propagate_box_3d", metric="dice",
+                                 fixed="sam_vit_b")
+    assert other == "model" and held == "sam_vit_b" and set(pairs["modality"]) == {"CT"}
+    with pytest.raises(ResultsError):
+        compare(results, column="dataset", a="x", b="y", metric="dice")
