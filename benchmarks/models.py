@@ -1,0 +1,185 @@
+"""LiteMedSAM speed on this machine's CPU, next to the targets.
+
+Run: ``.venv/bin/python benchmarks/models.py [--repeats N] [--slice PATH.npz]``
+     ``.venv/bin/python benchmarks/models.py --precision-check --device cuda [--data FOLDER]``
+
+Prints, for the real LiteMedSAM (bundled weights) on a real CT lesion slice (512 x 512):
+  * this machine's float32 matmul throughput (GFLOP/s, best of a few 2048^3 products), measured in the
+    same run, and the encoder time as a multiple of its FLOP floor (~75 GFLOP / that throughput);
+  * image encoder ms/slice: eager torch and the ONNX Runtime fast path (both incl. preprocessing);
+  * decoder ms for 1 prompt and for 16 prompts decoded as one batch (incl. upsampling to 512 x 512);
+  * embedding-cache hit ms through ``predictor.encode`` (preprocess + key hash + lookup), memory tier
+    and disk tier of the real EmbeddingCache (a temporary folder).
+Figures are best / median of ``--repeats`` runs after one warm-up; the load average is printed because
+other processes on a shared machine inflate the medians. Targets: encoder <= 1100 ms/slice, decoder
+<= 60 ms (1 prompt), cache hit <= 20 ms.
+
+``--precision-check`` instead compares, on the four CVPR24 CT lesion cases (largest-lesion slice, tight
+GT box), the float32 masks with those under autocast bf16 and fp16 (CUDA only): Dice between masks,
+flipped pixels, Dice vs GT, and encoder/decoder ms per precision. This is the measurement behind
+LiteMedSAM's default ``precision=None``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SLICE = REPO.parent / "shared" / "data" / "ct_lesion_3d" / "deeplesion-medsam2" / "CT_Lesion_000001_02_01_008-023.npz"
+ENCODER_GFLOP = 75.0  # LiteMedSAM TinyViT encoder at 256 x 256 (protocols.md)
+TARGETS = {"encoder": 1100.0, "decoder": 60.0, "cache": 20.0}
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """(best, median) wall milliseconds of ``fn()`` over ``repeats`` runs after one warm-up."""
+    fn()
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - t0) * 1e3)
+    return min(runs), statistics.median(runs)
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best, _ = timed(lambda: a @ b, repeats)
+    return 2 * n**3 / (best / 1e3) / 1e9
+
+
+def load_slice(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path) as npz:
+        imgs, gts = npz["imgs"], npz["gts"] > 0
+    z = int(np.argmax(gts.sum(axis=(1, 2))))
+    ys, xs = np.nonzero(gts[z])
+    return imgs[z], np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float64)
+
+
+def row(label: str, best: float, median: float, target: float | None = None, extra: str = "") -> None:
+    mark = "" if target is None else f"  target <= {target:.0f} ms: {'OK' if best <= target else 'MISSED'}"
+    print(f"  {label:<34} best {best:9.1f} ms   median {median:9.1f} ms{mark}{extra}")
+
+
+def precision_check(device: str, data: Path, repeats: int) -> int:
+    """Masks and timings of LiteMedSAM at float32 / bf16 / fp16 autocast on ``device``."""
+    import torch
+
+    from samwidgets.models import get_spec
+    from samwidgets.models.litemedsam import LiteMedSAMPredictor, build
+
+    base = build(get_spec("litemedsam"), device=device, backend="torch")
+    print(f"LiteMedSAM precision check on {device} "
+          f"({torch.cuda.get_device_name(0) if device.startswith('cuda') else 'cpu'})")
+
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def dice(a, b):
+        return 2.0 * float((a & b).sum()) / max(1.0, float(a.sum() + b.sum()))
+
+    files = sorted(data.glob("*.npz"))
+    if not files:
+        print(f"no npz files in {data}")
+        return 1
+    for precision in (None, "bf16", "fp16"):
+        pred = LiteMedSAMPredictor(base.net, device=device, weights_id=base.weights_id, backend="torch",
+                                   precision=precision)
+        results = []
+        for path in files:
+            image, box = load_slice(path)
+            with np.load(path) as npz:
+                gts = npz["gts"] > 0
+            gt = gts[int(np.argmax(gts.sum(axis=(1, 2))))]
+            emb = pred.encode(image)
+            mask = pred.decode(emb, box_xyxy=box).masks[0]
+            results.append((path.name.split("_")[2], mask, gt))
+        enc, _ = timed(lambda: (pred.encode_input(pred.preprocess(image)[0]), sync()), repeats)
+        dec, _ = timed(lambda: (pred.decode(emb, box_xyxy=box), sync()), repeats)
+        if precision is None:
+            reference = {k: m for k, m, _ in results}
+        cells = []
+        for key, mask, gt in results:
+            ref = reference[key]
+            cells.append(f"{key}: dice-vs-fp32 {dice(mask, ref):.4f} flips {int((mask ^ ref).sum())} "
+                         f"dice-vs-GT {dice(mask, gt):.3f}")
+        print(f"  {str(precision or 'fp32'):>5}: encoder {enc:7.2f} ms, decoder {dec:6.2f} ms | " + " | ".join(cells))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--slice", type=Path, default=DEFAULT_SLICE)
+    parser.add_argument("--precision-check", action="store_true")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--data", type=Path, default=DEFAULT_SLICE.parent)
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", FutureWarning)
+    if args.precision_check:
+        return precision_check(args.device, args.data, args.repeats)
+
+    import torch
+
+    from samwidgets.models import get_spec
+    from samwidgets.models.cache import EmbeddingCache
+    from samwidgets.models.litemedsam import LiteMedSAMPredictor, build
+
+    image, box = load_slice(args.slice)
+    print(f"LiteMedSAM on CPU: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
+          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}; slice {image.shape} from {args.slice.name}")
+
+    gflops = matmul_gflops()
+    floor_ms = ENCODER_GFLOP / gflops * 1e3
+    print(f"  float32 matmul throughput            {gflops:9.1f} GFLOP/s -> encoder FLOP floor {floor_ms:.0f} ms")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fast = build(get_spec("litemedsam"), device="cpu", backend="auto")
+        fast.onnx_directory = Path(tmp) / "onnx"
+        t0 = time.perf_counter()
+        emb = fast.encode(image)  # first encode: exports the encoder to ONNX (cached on disk afterwards)
+        export_s = time.perf_counter() - t0
+        slow = LiteMedSAMPredictor(fast.net, device="cpu", weights_id=fast.weights_id, backend="torch")
+
+        print("encoder (preprocess + image encoder, per slice):")
+        best, med = timed(lambda: slow.encode(image), args.repeats)
+        row("torch eager (inference_mode)", best, med, TARGETS["encoder"], f"  = {best / floor_ms:.1f}x FLOP floor")
+        best, med = timed(lambda: fast.encode(image), args.repeats)
+        row(f"fast path ({fast.backend})", best, med, TARGETS["encoder"], f"  = {best / floor_ms:.1f}x FLOP floor")
+        print(f"  (first fast-path encode incl. one-time ONNX export: {export_s:.1f} s)")
+
+        print("decoder (prompt encoder + mask decoder + upsample to the slice):")
+        best, med = timed(lambda: fast.decode(emb, box_xyxy=box), args.repeats * 4)
+        row("1 box", best, med, TARGETS["decoder"])
+        rng = np.random.default_rng(0)
+        boxes = box[None] + rng.integers(-8, 9, size=(16, 4))
+        best16, med16 = timed(lambda: fast.decode(emb, box_xyxy=boxes), args.repeats)
+        row("16 boxes, one batched call", best16, med16, None, f"  = {best16 / 16:.1f} ms per prompt")
+
+        print("embedding cache hit (encode() with the real EmbeddingCache):")
+        cache = EmbeddingCache(Path(tmp) / "emb", memory_bytes=1 << 28)
+        cached = LiteMedSAMPredictor(fast.net, device="cpu", weights_id=fast.weights_id, cache=cache, backend="torch")
+        cached.encode(image)  # the one miss: runs the encoder and fills the cache
+        best, med = timed(lambda: cached.encode(image), args.repeats * 4)
+        row("memory tier", best, med, TARGETS["cache"])
+        disk_only = LiteMedSAMPredictor(fast.net, device="cpu", weights_id=fast.weights_id,
+                                        cache=EmbeddingCache(Path(tmp) / "emb", memory_bytes=0), backend="torch")
+        best, med = timed(lambda: disk_only.encode(image), args.repeats * 4)
+        row("disk tier (memory bound 0)", best, med, TARGETS["cache"])
+        assert cached.stats["encoder_calls"] == 1 and disk_only.stats["encoder_calls"] == 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
