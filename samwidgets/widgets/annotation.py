@@ -107,16 +107,17 @@ class AnnotationMixin:
                            z_range=None if zr is None else list(zr))
         return sorted(planes)
 
-    def segment_everything(self, *, n_per_side: int = 8, iou_threshold: float = 0.7,
+    def segment_everything(self, z: int | None = None, *, n_per_side: int = 8, iou_threshold: float = 0.7,
                            min_score: float = 0.5) -> np.ndarray:
-        """Grid-of-points masks of the current slice as an int32 (H, W) label map, also kept in
-        ``everything[z]`` for the overlay (see samwidgets.widgets.everything)."""
+        """Grid-of-points masks of slice z (default the current one) as an int32 (H, W) label map, also kept
+        in ``everything[z]`` for the overlay (see samwidgets.widgets.everything)."""
         from samwidgets.widgets.everything import segment_everything
 
-        emb = self._embedder.get(self.z)
+        z = self.z if z is None else int(z)
+        emb = self._embedder.get(z)
         labels, _ = segment_everything(self.predictor, emb, n_per_side=n_per_side,
                                        iou_threshold=iou_threshold, min_score=min_score)
-        self.everything[self.z] = labels
+        self.everything[z] = labels
         self._notify("everything")
         return labels
 

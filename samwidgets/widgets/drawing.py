@@ -137,6 +137,7 @@ class DrawingMixin:
         opts = [(f"{i + 1}: {sc:.2f}", i) for i, sc in enumerate(scores)] if len(scores) > 1 else []
         if list(self.ui.candidates.options) != opts:
             self.ui.candidates.options = opts
+            self.ui.candidates.layout.display = "" if opts else "none"
         if opts and self.ui.candidates.value != s.selected:
             self.ui.candidates.value = s.selected
         where = f"slice {s.z + 1}/{s.n_slices} · " if s.is_3d else ""

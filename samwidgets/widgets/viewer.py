@@ -18,6 +18,7 @@ size is fixed to the same pixels, so browser clicks map 1:1 to canvas pixels.
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 import ipywidgets as W
@@ -96,6 +97,8 @@ class SliceViewer(DrawingMixin, W.VBox):
         super().__init__(layout(self.canvas, self.ui, is_3d=s.is_3d))
         self._press = None          # (canvas x, y, mode, start state) while a button is down
         self._negative_once = False
+        self.background = bool(background)
+        self._task: threading.Thread | None = None
         self._base_cache: dict[tuple, bytes] = {}
         self._overlay_cache: dict[tuple, tuple | None] = {}
         self._wire()
@@ -273,16 +276,48 @@ class SliceViewer(DrawingMixin, W.VBox):
 
     @_guarded
     def propagate(self) -> None:
+        """Propagate this slice's accepted label through the volume (a worker thread in background mode:
+        it encodes every slice it reaches)."""
         label = (self.ui.label.value or "").strip() or self.session.default_label
-        self.show_message("propagating…")
-        done = self.session.propagate(label)
-        self.show_message(f"propagated '{label}' to {len(done)} slices")
+
+        def work():
+            done = self.session.propagate(label)
+            return f"propagated '{label}' to {len(done)} slices"
+
+        self._long_task(f"propagating '{label}' from slice {self.session.z}…", work)
+
+    def _long_task(self, start_message: str, work) -> None:
+        """Run ``work() -> message`` in one worker thread (background mode) or inline; errors to the info line."""
+        if self._task is not None and self._task.is_alive():
+            self.show_message("still busy with the previous task")
+            return
+        self.show_message(start_message)
+
+        def run():
+            try:
+                self.show_message(work())
+            except SamwidgetsError as exc:
+                self.show_message(str(exc), error=True)
+            except Exception as exc:  # noqa: BLE001
+                self.show_message(f"internal error: {type(exc).__name__}: {exc}", error=True)
+
+        if self.background:
+            self._task = threading.Thread(target=run, name="samwidgets-task", daemon=True)
+            self._task.start()
+        else:
+            run()
 
     @_guarded
     def segment_everything(self) -> None:
-        self.show_message("segmenting everything…")
-        labels = self.session.segment_everything()
-        self.show_message(f"segment everything: {int(labels.max())} masks")
+        """Grid-of-points masks of the current slice (a worker thread in background mode); the overlay
+        appears when it is done."""
+        z = self.session.z
+
+        def work():
+            labels = self.session.segment_everything(z)
+            return f"segment everything: {int(labels.max())} masks on slice {z}"
+
+        self._long_task(f"segmenting everything on slice {z}…", work)
 
     @_guarded
     def save(self, path=None) -> Path:

@@ -214,3 +214,14 @@ def test_auto_autosave_for_files_restores_and_sets_aside(tmp_path, monkeypatch):
     assert fresh.session.state.empty and "kept in" in fresh.ui.info.value
     assert len(list((tmp_path / "cache" / "autosave").iterdir())) == 2
     assert SliceViewer(volume(), model=FakePredictor(), background=False).session._autosaver is None
+
+
+def test_segment_everything_in_the_background_keeps_its_slice():
+    v = SliceViewer(volume(), model=FakePredictor(multimask=True), background=True, canvas_size=160)
+    v.session.wait(10)
+    v.ui.everything.click()
+    v.set_slice(0)  # moving on while it runs
+    v._task.join(30)
+    assert set(v.session.everything) == {2} and v.session.everything[2].max() >= 1
+    assert "masks on slice 2" in v.ui.info.value
+    v.session.close()
