@@ -79,17 +79,24 @@ def _make_cache(cache):
     return cache
 
 
+def _check_model_names(models) -> None:
+    """ModelError listing the valid names for the first unknown model name."""
+    from samwidgets.models import get_spec
+
+    for m in [models] if isinstance(models, str) else models:
+        if isinstance(m, str):
+            get_spec(m)
+
+
 def _load_models(models, *, device: str, cache) -> list[tuple[str, object]]:
     """(name, predictor) pairs; names go through the registry (unknown -> ModelError listing valid ones)."""
     if isinstance(models, str) or hasattr(models, "decode"):
         models = [models]
     out = []
     names = set()
-    from samwidgets.models import get_spec, load
+    from samwidgets.models import load
 
-    for m in models:
-        if isinstance(m, str):
-            get_spec(m)  # validate every name before building anything
+    _check_model_names(models)
     for m in models:
         if isinstance(m, str):
             pred = load(m, device=device, cache=_make_cache(cache))
@@ -226,6 +233,7 @@ def run_sweep(
         raise EvaluationError("no protocol given; valid protocols: see `samwidgets evaluate --help`")
     if max_cases is not None and int(max_cases) < 1:
         raise EvaluationError(f"max_cases must be >= 1, got {max_cases}")
+    _check_model_names(models)
     mans = _load_manifests(manifests)
     table = read_table(out) if out is not None else empty_table()
     predictors = _load_models(models, device=device, cache=cache)

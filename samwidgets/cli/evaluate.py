@@ -1,0 +1,64 @@
+"""``samwidgets evaluate``: sweep manifests x models x prompt protocols into a results table.
+
+    samwidgets evaluate --manifest data_manifests/sample.yaml --model litemedsam \\
+        --protocol box --protocol point_iterative:9 --out results.parquet
+
+A thin wrapper over :func:`samwidgets.evaluation.run_sweep`; a rerun with the same ``--out`` resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from samwidgets.evaluation.protocols import PROTOCOL_HELP
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="sweep manifests x models x prompt protocols into a parquet table",
+        description="Evaluate SAM-family models with simulated prompts; one row per case, label, slice, "
+                    "model, protocol and prompt step. Rerunning with the same --out resumes.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"protocols: {PROTOCOL_HELP}",
+    )
+    p.add_argument("--manifest", action="append", required=True, metavar="M",
+                   help="manifest YAML (repeatable)")
+    p.add_argument("--model", action="append", required=True, metavar="NAME",
+                   help="model registry name, e.g. litemedsam (repeatable)")
+    p.add_argument("--protocol", action="append", required=True, metavar="P",
+                   help="prompt protocol, e.g. box or point_iterative:9 (repeatable)")
+    p.add_argument("--out", required=True, help="results table (.parquet); resumed when it exists")
+    p.add_argument("--max-cases", type=int, default=None, metavar="N", help="first N cases of each manifest")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the prompt simulators (default 0)")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="embedding cache directory (default: memory only for this run)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from samwidgets.evaluation import run_sweep
+
+    table = run_sweep(
+        args.manifest,
+        args.model,
+        args.protocol,
+        out=args.out,
+        max_cases=args.max_cases,
+        seed=args.seed,
+        device=args.device,
+        cache=args.cache_dir,
+        progress=not args.no_progress,
+    )
+    done = table[table.error == ""]
+    n_err = int((table.failure_type == "error").sum())
+    print(f"wrote {len(table)} rows to {args.out} ({n_err} error rows)")
+    if len(done):
+        last = done.loc[done.groupby(["model", "protocol", "case", "label", "slice"]).step.idxmax()]
+        summary = last.groupby(["model", "protocol"]).dice.agg(["mean", "count"])
+        print("mean Dice at the last step:")
+        for (model, protocol), r in summary.iterrows():
+            print(f"  {model:<14} {protocol:<22} {r['mean']:.4f}  (n={int(r['count'])})")
+    return 0

@@ -1,0 +1,48 @@
+"""``samwidgets evaluate``: bad names list the valid ones; a small real sweep writes and resumes the table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from samwidgets.cli import main
+from samwidgets.evaluation import COLUMNS, tables_equal
+
+from conftest import need
+
+
+def test_unknown_protocol_lists_valid_ones(capsys, tmp_path):
+    code = main(["evaluate", "--manifest", "nowhere.yaml", "--model", "litemedsam",
+                 "--protocol", "clicks:3", "--out", str(tmp_path / "r.parquet")])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown protocol 'clicks:3'" in err and "point_iterative:N" in err
+
+
+def test_unknown_model_lists_valid_ones(capsys, tmp_path):
+    code = main(["evaluate", "--manifest", "nowhere.yaml", "--model", "sam3",
+                 "--protocol", "box", "--out", str(tmp_path / "r.parquet")])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown model 'sam3'" in err and "litemedsam" in err
+
+
+def test_missing_manifest_is_one_line(capsys, tmp_path):
+    code = main(["evaluate", "--manifest", str(tmp_path / "nowhere.yaml"), "--model", "litemedsam",
+                 "--protocol", "box", "--out", str(tmp_path / "r.parquet")])
+    err = capsys.readouterr().err
+    assert code == 2 and "nowhere.yaml" in err and "Traceback" not in err
+
+
+def test_sample_sweep_writes_and_resumes(shared_data, repo_root, tmp_path, capsys):
+    manifest = repo_root / "data_manifests" / "sample.yaml"
+    need(manifest.is_file(), f"{manifest} not written yet")
+    out = tmp_path / "results.parquet"
+    args = ["evaluate", "--manifest", str(manifest), "--model", "litemedsam", "--protocol", "box",
+            "--protocol", "point_iterative:3", "--max-cases", "2", "--device", "cpu",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    first = pd.read_parquet(out)
+    assert list(first.columns) == list(COLUMNS)
+    assert set(first.protocol) == {"box", "point_iterative:3"}
+    assert "mean Dice" in capsys.readouterr().out
+    assert main(args) == 0  # resumes: nothing to do, same table
+    assert tables_equal(pd.read_parquet(out), first)
