@@ -32,6 +32,7 @@ class Embedder:
         self._done: OrderedDict[int, object] = OrderedDict()
         self._errors: dict[int, SamwidgetsError] = {}
         self._pending: dict[int, Future] = {}
+        self._events: dict[int, threading.Event] = {}  # set when slice z's encode ends, before on_ready
         self._lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samwidgets-embed") if background else None
 
@@ -83,6 +84,9 @@ class Embedder:
         finally:
             with self._lock:
                 self._pending.pop(z, None)
+                event = self._events.pop(z, None)
+            if event is not None:
+                event.set()  # waiters in get() go on without waiting for the on_ready listeners
         if self.on_ready is not None:
             try:
                 self.on_ready(z, err)
@@ -98,6 +102,7 @@ class Embedder:
                 return
             if self._pool is not None:
                 self._errors.pop(z, None)
+                self._events[z] = threading.Event()
                 self._pending[z] = self._pool.submit(self._run, z)
                 return
         self._encode(z)
@@ -108,9 +113,9 @@ class Embedder:
         if emb is not None:
             return emb
         with self._lock:
-            fut = self._pending.get(z)
-        if fut is not None:
-            fut.result()
+            event = self._events.get(z)
+        if event is not None:
+            event.wait()
             emb = self.peek(z)
             if emb is not None:
                 return emb

@@ -225,3 +225,22 @@ def test_segment_everything_in_the_background_keeps_its_slice():
     assert set(v.session.everything) == {2} and v.session.everything[2].max() >= 1
     assert "masks on slice 2" in v.ui.info.value
     v.session.close()
+
+
+def test_accept_while_the_slice_is_still_embedding_does_not_deadlock():
+    import threading
+    import time
+
+    class SlowFake(FakePredictor):
+        def encode(self, image):
+            time.sleep(0.3)
+            return super().encode(image)
+
+    v = SliceViewer(volume(), model=SlowFake(), background=True, prefetch=0, canvas_size=160)
+    click(v, 60, 40)  # recorded while slice 2 is being embedded
+    assert "embedding" in v.ui.embed.value
+    done = threading.Event()
+    threading.Thread(target=lambda: (v.accept(), done.set()), daemon=True).start()
+    assert done.wait(10), "accept blocked"
+    assert (v.session.labels[2] > 0).sum() == disk((64, 80), 30, 20, 10).sum()
+    v.session.close()
