@@ -67,3 +67,11 @@ def full_table(df: pd.DataFrame) -> None:
 
     with pd.option_context("display.max_colwidth", None, "display.max_rows", 500):
         display(df)
+
+
+def table_or_note(df: pd.DataFrame, empty: str) -> None:
+    """Display ``df``, or the sentence ``empty`` when it has no rows."""
+    if df is None or len(df) == 0:
+        note(empty)
+    else:
+        full_table(df)

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 FAILURE_COLOURS = {
-    "ok": "#4daf4a", "under_segmentation": "#377eb8", "over_segmentation/leak": "#e41a1c",
+    "ok": "#4daf4a", "under_segmentation": "#377eb8", "leak": "#e41a1c", "over_segmentation/leak": "#e41a1c",
     "wrong_object": "#984ea3", "fragmented": "#ff7f00",
 }
 

@@ -26,7 +26,8 @@ RESULT_COLUMNS = (
 METRICS = ("dice", "iou", "nsd", "hd95")
 # metrics where a larger value is better (hd95 is a distance: smaller is better)
 HIGHER_IS_BETTER = {"dice": True, "iou": True, "nsd": True, "hd95": False}
-FAILURE_TYPES = ("ok", "under_segmentation", "over_segmentation/leak", "wrong_object", "fragmented")
+# as written by samwidgets.evaluation.failures ("over_segmentation/leak" is the older name of "leak")
+FAILURE_TYPES = ("ok", "under_segmentation", "leak", "over_segmentation/leak", "wrong_object", "fragmented")
 # the columns that identify one scored object in one plane, across models and protocols
 UNIT = ("dataset", "case", "label", "slice")
 

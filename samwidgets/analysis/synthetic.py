@@ -19,7 +19,7 @@ _DATASETS = (("ct_demo", "CT", True), ("mr_demo", "MR", False), ("us_demo", "US"
 def _failure(dice: float, rng: np.random.Generator) -> str:
     if dice >= 0.7:
         return "ok"
-    return str(rng.choice(["under_segmentation", "over_segmentation/leak", "wrong_object", "fragmented"]))
+    return str(rng.choice(["under_segmentation", "leak", "wrong_object", "fragmented"]))
 
 
 def synthetic_results(*, rng: np.random.Generator, n_cases: int = 6, models=("litemedsam", "sam_vit_b"),
