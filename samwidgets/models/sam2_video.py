@@ -69,7 +69,8 @@ def frames_tensor(volume_u8: np.ndarray, image_size: int):
     out = torch.empty((volume_u8.shape[0], 3, image_size, image_size), dtype=torch.float32)
     for z, plane in enumerate(volume_u8):
         rgb = np.repeat(plane[:, :, None], 3, axis=2) if plane.ndim == 2 else plane
-        img = PILImage.fromarray(np.ascontiguousarray(rgb)).resize((image_size, image_size), PILImage.Resampling.BICUBIC)
+        img = PILImage.fromarray(np.ascontiguousarray(rgb))
+        img = img.resize((image_size, image_size), PILImage.Resampling.BICUBIC)
         out[z] = torch.from_numpy(np.asarray(img) / 255.0).permute(2, 0, 1)
     return (out - mean) / std
 

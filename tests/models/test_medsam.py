@@ -108,7 +108,7 @@ def test_batch_of_boxes_and_single_mask_only(medsam):
     assert out.masks.shape == (2, 1, 320, 440) and out.scores.shape == (2, 1)
     assert out.logits.shape == (2, 1, 256, 256)
     second = pred.decode(emb, box_xyxy=boxes[1])
-    np.testing.assert_allclose(second.logits, out.logits[1], atol=1e-4)
+    np.testing.assert_allclose(second.logits, out.logits[1], rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.slow

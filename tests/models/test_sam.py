@@ -132,7 +132,7 @@ def test_batch_of_boxes_is_one_call_and_matches_predict_torch(sam_b):
     assert np.array_equal(out.masks, m.numpy()) and np.array_equal(out.logits, lo.numpy())
     for i, box in enumerate(boxes):  # each row is the same as decoding that box alone
         one = pred.decode(sam_b.embedding, box_xyxy=box, multimask=True)
-        np.testing.assert_allclose(one.logits, out.logits[i], atol=1e-4)
+        np.testing.assert_allclose(one.logits, out.logits[i], rtol=1e-4, atol=1e-3)
 
 
 def test_cached_disk_round_trip_gives_exactly_the_same_logits(sam_b):

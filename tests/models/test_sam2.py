@@ -83,7 +83,7 @@ def test_batch_of_boxes_equals_reference_batch(sam2_t):
     m, s, lo = ref.predict(box=boxes, multimask_output=True)
     assert np.array_equal(out.masks, m > 0) and np.array_equal(out.logits, lo)
     one = sam2_t.predictor.decode(sam2_t.embedding, box_xyxy=boxes[2], multimask=True)
-    np.testing.assert_allclose(one.logits, out.logits[2], atol=1e-4)
+    np.testing.assert_allclose(one.logits, out.logits[2], rtol=1e-4, atol=1e-3)
 
 
 def test_previous_logits_as_prompt(sam2_t):
@@ -161,7 +161,7 @@ def test_video_propagation_runs_both_ways_on_a_ct_volume(tmp_path_factory, share
     vol = np.stack([cv2.resize(case["imgs"][z][rw.CROP], (110, 80), interpolation=cv2.INTER_AREA)
                     for z in range(z0, z0 + 3)])
     prop = build_video("sam2_t", checkpoint=rw.checkpoint_file("sam2_t", tmp_path_factory), device="cpu")
-    masks = prop.propagate(vol, box_xyxy=[30, 20, 80, 60])
+    masks = prop.propagate(vol, box_xyxy=[30, 20, 80, 60], points_xy=[[55.0, 40.0]], point_labels=[1])
     assert masks.shape == (3, 80, 110) and masks.dtype == bool
     assert prop.last_run == {"z": 1, "forward": [1, 2], "reverse": [1, 0]}
     with pytest.raises(PromptError):
