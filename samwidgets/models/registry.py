@@ -77,5 +77,7 @@ def load(name: str, *, checkpoint=None, device: str = "auto", cache=None, **opti
     ``options`` go to the adapter's builder (e.g. LiteMedSAM's ``backend=`` and ``precision=``).
     """
     spec = get_spec(name)
+    if cache is not None and hasattr(cache, "bound"):  # an EmbeddingCache: tag its entries with the model
+        cache = cache.bound(name)
     module = importlib.import_module(f"samwidgets.models.{spec.module}")
     return getattr(module, spec.builder)(spec, checkpoint=checkpoint, device=device, cache=cache, **options)
