@@ -84,17 +84,40 @@ def _distances_to(surface_to: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return ndimage.distance_transform_edt(~surface_to, sampling=spacing)
 
 
+def _crop(*masks: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The masks cut to their union bounding box and zero-padded by one voxel.
+
+    Surfaces and the distances between them are unchanged by this: every boundary voxel lies inside the
+    union box, and the one-voxel zero pad plays the part of the array edge (outside = background).
+    """
+    union = np.logical_or.reduce(masks)
+    idx = np.nonzero(union)
+    sl = tuple(slice(int(i.min()), int(i.max()) + 1) for i in idx)
+    return tuple(np.pad(m[sl], 1, constant_values=False) for m in masks)
+
+
 def surface_distances(pred: np.ndarray, gt: np.ndarray, *, spacing) -> tuple[np.ndarray, np.ndarray]:
     """Directed surface distances in mm: (pred boundary -> gt boundary, gt boundary -> pred boundary).
 
-    Both masks must be non-empty. Returns two 1D float arrays, one value per boundary voxel.
+    Both masks must be non-empty. Returns two 1D float arrays, one value per boundary voxel. The
+    computation runs on the masks' union bounding box (same result, much faster for small objects).
     """
     p, g = _pair(pred, gt)
     s = _spacing(spacing, p.ndim)
-    sp, sg = surface(p), surface(g)
-    if not sp.any() or not sg.any():
+    if not p.any() or not g.any():
         raise InputError("surface distances need two non-empty masks")
+    p, g = _crop(p, g)
+    sp, sg = surface(p), surface(g)
     return _distances_to(sg, s)[sp], _distances_to(sp, s)[sg]
+
+
+def _nsd_from(d_pg: np.ndarray, d_gp: np.ndarray, tolerance_mm: float) -> float:
+    ok = int((d_pg <= tolerance_mm).sum()) + int((d_gp <= tolerance_mm).sum())
+    return ok / (len(d_pg) + len(d_gp))
+
+
+def _hd95_from(d_pg: np.ndarray, d_gp: np.ndarray) -> float:
+    return float(max(np.percentile(d_pg, 95), np.percentile(d_gp, 95)))
 
 
 def nsd(pred: np.ndarray, gt: np.ndarray, *, spacing, tolerance_mm: float = NSD_TOLERANCE_MM) -> float:
@@ -109,9 +132,7 @@ def nsd(pred: np.ndarray, gt: np.ndarray, *, spacing, tolerance_mm: float = NSD_
         return 1.0
     if not p.any() or not g.any():
         return 0.0
-    d_pg, d_gp = surface_distances(p, g, spacing=spacing)
-    ok = int((d_pg <= tolerance_mm).sum()) + int((d_gp <= tolerance_mm).sum())
-    return ok / (len(d_pg) + len(d_gp))
+    return _nsd_from(*surface_distances(p, g, spacing=spacing), tolerance_mm)
 
 
 def hd95(pred: np.ndarray, gt: np.ndarray, *, spacing) -> float:
@@ -125,8 +146,7 @@ def hd95(pred: np.ndarray, gt: np.ndarray, *, spacing) -> float:
         return 0.0
     if not p.any() or not g.any():
         return float("inf")
-    d_pg, d_gp = surface_distances(p, g, spacing=spacing)
-    return float(max(np.percentile(d_pg, 95), np.percentile(d_gp, 95)))
+    return _hd95_from(*surface_distances(p, g, spacing=spacing))
 
 
 def score(
@@ -142,10 +162,15 @@ def score(
     Returns {"dice", "iou", "nsd", "hd95"}; ``nsd`` is computed only where dice > ``nsd_min_dice``
     (0.2 in the CVPR24 evaluation) and is 0.0 otherwise. Empty masks follow the module policy.
     """
-    d = dice(pred, gt)
-    return {
-        "dice": d,
-        "iou": iou(pred, gt),
-        "nsd": nsd(pred, gt, spacing=spacing, tolerance_mm=tolerance_mm) if d > nsd_min_dice else 0.0,
-        "hd95": hd95(pred, gt, spacing=spacing),
-    }
+    p, g = _pair(pred, gt)
+    _spacing(spacing, p.ndim)
+    d = dice(p, g)
+    out = {"dice": d, "iou": iou(p, g)}
+    if p.any() and g.any():
+        d_pg, d_gp = surface_distances(p, g, spacing=spacing)  # computed once for both
+        out["nsd"] = _nsd_from(d_pg, d_gp, tolerance_mm) if d > nsd_min_dice else 0.0
+        out["hd95"] = _hd95_from(d_pg, d_gp)
+    else:
+        out["nsd"] = nsd(p, g, spacing=spacing, tolerance_mm=tolerance_mm) if d > nsd_min_dice else 0.0
+        out["hd95"] = hd95(p, g, spacing=spacing)
+    return out

@@ -115,3 +115,21 @@ def test_bad_input_is_typed():
         metrics.dice(np.zeros((3, 3)), np.zeros((3, 4)))
     with pytest.raises(InputError):
         metrics.nsd(np.ones((3, 3)), np.ones((3, 3)), spacing=(1, 1, 1))
+
+
+def test_cropped_computation_matches_full_arrays():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        a = np.zeros((40, 50), bool)
+        b = np.zeros((40, 50), bool)
+        a[rng.integers(0, 20):rng.integers(21, 40), rng.integers(0, 25):rng.integers(26, 50)] = True
+        b[rng.integers(0, 20):rng.integers(21, 40), rng.integers(0, 25):rng.integers(26, 50)] = True
+        sa, sb = metrics.surface(a), metrics.surface(b)
+        full_ab = ndimage.distance_transform_edt(~sb, sampling=(0.7, 1.3))[sa]
+        full_ba = ndimage.distance_transform_edt(~sa, sampling=(0.7, 1.3))[sb]
+        d_ab, d_ba = metrics.surface_distances(a, b, spacing=(0.7, 1.3))
+        assert np.allclose(np.sort(d_ab), np.sort(full_ab)) and np.allclose(np.sort(d_ba), np.sort(full_ba))
+        s = metrics.score(a, b, spacing=(0.7, 1.3))
+        assert s["hd95"] == metrics.hd95(a, b, spacing=(0.7, 1.3))

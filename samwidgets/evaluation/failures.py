@@ -58,6 +58,9 @@ def failure_type(pred: np.ndarray, gt: np.ndarray) -> str:
     recall = tp / n_g if n_g else 0.0
     if precision < WRONG_OBJECT_MAX_PRECISION and recall < WRONG_OBJECT_MAX_RECALL:
         return "wrong_object"
+    union = np.nonzero(p | g)
+    sl = tuple(slice(int(i.min()), int(i.max()) + 1) for i in union)  # components never leave the union box
+    p, g = p[sl], g[sl]
     sizes_p = _component_sizes(p)
     kept = sizes_p[sizes_p >= FRAGMENT_MIN_SHARE * n_p]
     n_comp_g = len(_component_sizes(g))

@@ -54,8 +54,14 @@ def distance_map(mask: np.ndarray) -> np.ndarray:
     so an object touching the border has distance 1 on its border pixels. Returns (y, x) float.
     """
     m = _as_mask2d(mask)
-    padded = np.pad(m, 1, constant_values=False)
-    return ndimage.distance_transform_edt(padded)[1:-1, 1:-1]
+    out = np.zeros(m.shape, float)
+    ys, xs = np.nonzero(m)
+    if len(ys) == 0:
+        return out
+    # the transform on the mask's bounding box padded by one background pixel equals the full one
+    sl = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
+    out[sl] = ndimage.distance_transform_edt(np.pad(m[sl], 1, constant_values=False))[1:-1, 1:-1]
+    return out
 
 
 def centre_point(mask: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:

@@ -92,3 +92,12 @@ def test_grid_points():
     assert np.all(g[:, 0] >= 0) and np.all(g[:, 0] < 200) and np.all(g[:, 1] < 100)
     assert np.allclose(g[:4, 1], g[0, 1])  # first row shares y
     assert np.allclose(np.diff(g[:4, 0]), 50)
+
+
+def test_distance_map_on_bounding_box_equals_full_transform():
+    r = rng(1)
+    for _ in range(5):
+        m = r.random((30, 40)) > 0.6
+        m[:, :3] = False
+        full = ndimage.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1]
+        assert np.allclose(distance_map(m), full)
