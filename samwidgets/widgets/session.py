@@ -92,6 +92,7 @@ class Session(AnnotationMixin):
         self._events: list[dict] = []
         self._listeners: list[Callable[[str], None]] = []
         self._lock = threading.RLock()
+        self._replaying = False
         self.everything: dict[int, np.ndarray] = {}
         self._embedder = Embedder(self.predictor, self.model_slice, self.n_slices, background=background,
                                   on_ready=self._embedded)
@@ -110,6 +111,8 @@ class Session(AnnotationMixin):
         self._listeners.append(callback)
 
     def _notify(self, what: str) -> None:
+        if self._replaying:
+            return
         for cb in list(self._listeners):
             cb(what)
 
@@ -168,7 +171,7 @@ class Session(AnnotationMixin):
             return
         self.z = z
         self._record("set_slice", slice=z)
-        if self._embedder.background:
+        if self._embedder.background and not self._replaying:
             self._embedder.request(z)
             self._embedder.prefetch(z, self.prefetch)
         self._notify("slice")
@@ -291,7 +294,7 @@ class Session(AnnotationMixin):
 
     def _predict_if_ready(self, z: int) -> None:
         state = self.state_of(z)
-        if state.empty:
+        if state.empty or self._replaying:  # a replay decodes lazily, when a mask is asked for
             self._preds.pop(z, None)
         elif not self._embedder.background or self._embedder.ready(z):
             self._preds[z] = (state, self._decode(z, state))
@@ -335,7 +338,8 @@ class Session(AnnotationMixin):
 
     def select(self, index: int) -> None:
         """Choose candidate ``index`` of the current slice's multimask prediction."""
-        n = len(self.candidates)
+        pred = self.prediction(wait=True)
+        n = 0 if pred is None else int(np.size(pred.scores))
         if not 0 <= int(index) < max(n, 1) or n == 0:
             raise PromptError(f"candidate {index} does not exist ({n} candidates)", where=self.source or "image")
         self._selected[self.z] = int(index)
@@ -386,12 +390,24 @@ class Session(AnnotationMixin):
 
     def replay(self, log, *, accept: bool = True) -> None:
         """Re-apply a prompt log (dict, JSON text or .json path; session or results-table format) onto this
-        image. accept=False skips accept/propagate events (used when the labels are restored from a file)."""
+        image. accept=False skips accept/propagate events (used when the labels are restored from a file).
+
+        Masks are decoded lazily (only where an accepted mask or a candidate choice needs one, and for the
+        slice shown), listeners hear one "slice" change at the end, not one per event.
+        """
         events, shape = parse_log(log)
         if shape is not None and tuple(shape) != tuple(self.shape):
             raise PromptError(f"the log was made on an image of shape {tuple(shape)}, this one is {self.shape}",
                               where="prompt log")
-        replay_events(self, events, accept=accept)
+        self._replaying = True
+        try:
+            replay_events(self, events, accept=accept)
+        finally:
+            self._replaying = False
+            if self._embedder.background:
+                self._embedder.request(self.z)
+                self._embedder.prefetch(self.z, self.prefetch)
+            self._notify("slice")
 
     def close(self) -> None:
         """Stop the background embedding thread."""

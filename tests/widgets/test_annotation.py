@@ -149,3 +149,20 @@ def test_save_png_for_2d_and_refuse_png_for_3d(tmp_path):
     s3 = Session(volume(), model=FakePredictor())
     with pytest.raises(InputError):
         s3.save(tmp_path / "labels3d.png")
+
+
+def test_replay_decodes_lazily_and_notifies_once():
+    s = Session(volume(), model=FakePredictor())
+    for x in (10, 20, 30, 40, 50):
+        s.click(x, 10)
+    s.set_slice(4)
+    for x in (10, 20, 30):
+        s.click(x, 30)
+    fake = FakePredictor()
+    r = Session(volume(), model=fake)
+    heard = []
+    r.on_change(heard.append)
+    r.replay(s.prompt_log)
+    assert fake.decode_calls == 0 and heard == ["slice"]
+    np.testing.assert_array_equal(r.mask, s.mask)
+    assert fake.decode_calls == 1
