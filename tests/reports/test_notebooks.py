@@ -22,7 +22,7 @@ SAMPLE = REPO / "data_manifests" / "sample.yaml"
 def _params(cache):
     return {
         "manifests": [str(SAMPLE)], "models": ["litemedsam"],
-        "protocols": ["box", "point", "point_iterative:2", "propagate_box_3d"],
+        "protocols": ["box", "point_iterative:2", "propagate_box_3d"],
         "max_cases_per_dataset": 1, "seed": 0, "device": "cpu", "cache_dir": str(cache),
     }
 
@@ -61,7 +61,7 @@ def test_per_modality_analysis(first_report):
     for modality in set(table["modality"]):
         assert f" {modality} " in text
     params = json.loads(first_report.params.read_text())["parameters"]
-    assert params["max_cases_per_dataset"] == 1 and params["protocols"][2] == "point_iterative:2"
+    assert params["max_cases_per_dataset"] == 1 and params["protocols"][1] == "point_iterative:2"
     assert 'id="report-parameters"' in html and "point_iterative:2" in html
 
 
@@ -77,7 +77,7 @@ def test_failure_gallery(first_report, session_cache, tmp_path):
 
 
 def test_model_comparison(first_report, session_cache, tmp_path):
-    report, html = _run("model_comparison", session_cache, tmp_path, column="protocol", a="box", b="point",
+    report, html = _run("model_comparison", session_cache, tmp_path, column="protocol", a="box", b="point_iterative:2",
                         k=2, n_boot=100)
     text = _text(html)
     assert "Wilcoxon signed-rank" in text and "paired units" in text
