@@ -11,17 +11,17 @@ import ipywidgets as W
 import numpy as np
 
 def window_presets(array: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Display presets (level, width) for an image: the full range first, then the CT windows of
-    samwidgets.io.PRESETS when values look like HU (below -200)."""
+    """Display presets (level, width) for an image: the full range; when values look like HU (below -200)
+    the CT windows of samwidgets.io.PRESETS come first."""
     from samwidgets.io import PRESETS
 
     lo, hi = float(np.min(array)), float(np.max(array))
-    presets = {f"full range ({lo:g}..{hi:g})": ((lo + hi) / 2.0, max(hi - lo, 1.0))}
-    if array.dtype != np.uint8 and lo < -200:
-        for p in PRESETS.values():
-            if p.kind == "window":
-                presets[f"{p.name} ({p.level:g}/{p.width:g})"] = (p.level, p.width)
-    return presets
+    full = {f"full range ({lo:g}..{hi:g})": ((lo + hi) / 2.0, max(hi - lo, 1.0))}
+    if array.dtype == np.uint8 or lo >= -200:
+        return full
+    windows = {f"{p.name} ({p.level:g}/{p.width:g})": (p.level, p.width) for p in PRESETS.values()
+               if p.kind == "window"}
+    return {**windows, **full}  # HU: the soft-tissue window (the model's default input) first
 
 
 def _button(description: str, tooltip: str, icon: str = "", width: str = "auto") -> W.Button:

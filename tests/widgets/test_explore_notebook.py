@@ -61,3 +61,19 @@ def test_papermill_executes_explore_on_a_shared_ct_case(shared_data, tmp_path):
     widgets = [o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json"
                in o.get("data", {})]
     assert widgets
+
+
+def test_raw_hu_nifti_path_gets_ct_windows(shared_data):
+    path = next((shared_data / "ct_lesion_3d" / "deeplesion-medsam2" / "raw_hu").glob("*.nii.gz"))
+    fake = FakePredictor()
+    from samwidgets.widgets import SliceViewer
+
+    v = SliceViewer(path, model=fake, background=False, autosave_dir=None)
+    s = v.session
+    assert s.image.array.dtype.kind == "i" and s.preset == "ct_soft_tissue"
+    assert s.model_slice(s.z).dtype.name == "uint8"
+    assert v.ui.preset.value.startswith("ct_soft_tissue") and (v.level, v.width) == (40.0, 400.0)
+    v.ui.preset.value = next(name for name in v.ui.preset.options if name.startswith("ct_lung"))
+    assert (v.level, v.width) == (-600.0, 1500.0)
+    s.click(100, 100)
+    assert len(fake.encoded) == 1

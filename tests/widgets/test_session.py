@@ -154,3 +154,15 @@ def test_background_embedding_prefetches_neighbours():
     assert s.mask.sum() == disk((64, 80), 10, 10, 10).sum()
     assert "slice" in events and "prompts" in events
     s.close()
+
+
+def test_session_imports_no_widget_toolkit():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from samwidgets.widgets import Session, render; "
+            "import samwidgets.widgets.autosave, samwidgets.widgets.everything; "
+            "bad = [m for m in ('ipywidgets', 'ipycanvas', 'torch') if m in sys.modules]; print(bad); "
+            "sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
