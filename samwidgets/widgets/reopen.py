@@ -44,23 +44,43 @@ def _field(row, key: str, default=None):
 def open_case(row, **kwargs):
     """A :class:`SliceViewer` on the row's case, at the row's slice, with its prompt log replayed.
 
-    kwargs go to SliceViewer (e.g. ``model=`` to override the row's model, ``device=``, ``background=``).
-    The row's prompts define the state: an earlier autosave of the case is not restored (restore=False).
+    Columns used (samwidgets.evaluation.table): manifest, case, case_index (picks the case when ids repeat
+    across the datasets of one manifest), label (the ground-truth label the row scored: metrics and the
+    accept label follow it), slice (-1 on volume rows: the log's slice is used), model, prompt_log.
+    A log holding several prompts (e.g. one box per component) replays them in turn; the viewer shows
+    the last one, undo steps back through the others. kwargs go to SliceViewer (e.g. ``model=`` to override
+    the row's model, ``device=``, ``background=``). The row's prompts define the state: an earlier
+    autosave of the case is set aside, not restored (restore=False).
     """
+    from samwidgets.manifest import load_manifest
+    from samwidgets.widgets.prompt_log import parse_log
     from samwidgets.widgets.viewer import SliceViewer
 
     manifest, case = _field(row, "manifest"), _field(row, "case")
     if manifest is None or case is None:
         raise InputError("a results row needs 'manifest' and 'case'", where="open_case")
+    path = resolve_manifest(manifest)
+    cases = load_manifest(path).cases
+    index = _field(row, "case_index")
+    chosen = None
+    if index is not None and 0 <= int(index) < len(cases) and cases[int(index)].case_id == str(case):
+        chosen = cases[int(index)]
     kwargs.setdefault("model", _field(row, "model", "litemedsam"))
     kwargs.setdefault("restore", False)
-    viewer = SliceViewer(resolve_manifest(manifest), case=str(case), **kwargs)
-    z = _field(row, "slice")
-    if z is not None and viewer.session.is_3d:
-        viewer.session.set_slice(int(z))
+    viewer = SliceViewer(path, case=chosen or str(case), **kwargs)
+    s = viewer.session
+    label = _field(row, "label")
+    if label is not None and str(label) in s.ground_truth:
+        viewer.set_gt_label(str(label))
     log = _field(row, "prompt_log")
+    events = parse_log(log, where=f"{case} prompt_log")[0] if log is not None else []
+    z = _field(row, "slice")
+    if (z is None or int(z) < 0) and events and events[0]["op"] == "set_slice":
+        z = events[0]["slice"]
+    if z is not None and int(z) >= 0 and s.is_3d:
+        s.set_slice(int(z))
     if log is not None:
-        viewer.session.replay(log)
+        s.replay(log)
     return viewer
 
 

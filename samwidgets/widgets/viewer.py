@@ -25,7 +25,7 @@ import ipywidgets as W
 import numpy as np
 from ipycanvas import MultiCanvas
 
-from samwidgets.errors import SamwidgetsError
+from samwidgets.errors import InputError, SamwidgetsError
 from samwidgets.widgets import render
 from samwidgets.widgets.autosave import default_autosave_dir, set_aside_autosave
 from samwidgets.widgets.controls import build_controls, layout, window_presets
@@ -337,6 +337,15 @@ class SliceViewer(DrawingMixin, W.VBox):
         if name in self.session.ground_truth:
             self.session.gt_label = name
             self.redraw("overlay")
+
+    def set_gt_label(self, name: str) -> None:
+        """Score against (and outline) ground-truth label ``name``; it also becomes the accept label."""
+        if name not in self.session.ground_truth:
+            raise InputError(f"no ground-truth label '{name}' (labels: {', '.join(self.session.ground_truth)})",
+                             where=self.case_id or "viewer")
+        self.ui.gt_label.value = name
+        self._set_gt_label(name)
+        self.ui.label.value = name
 
     def zoom(self, factor: float) -> None:
         self.view.zoom = float(np.clip(self.view.zoom * factor, 0.25, 32.0))
