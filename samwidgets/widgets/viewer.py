@@ -55,11 +55,13 @@ class SliceViewer(DrawingMixin, W.VBox):
     """Interactive viewer of one image (2D or 3D) over a :class:`Session` (``viewer.session``).
 
     source: an Image or array, an image path, a manifest path (``case`` = case id, default the first) or a
-    manifest Case; or a ready Session. Other options go to the Session. autosave_dir="auto" autosaves
-    cases and files to ``$SAMWIDGETS_CACHE_DIR/autosave/<case>`` (arrays: no autosave unless a directory
-    is given); with restore=True earlier autosaved prompts and labels are restored on opening. cache="default" gives a model
-    named by string the shared on-disk EmbeddingCache (``$SAMWIDGETS_CACHE_DIR``), so reopening an image
-    skips the encoder; None disables it.
+    manifest Case; or a ready Session. Other options go to the Session.
+
+    autosave_dir="auto" autosaves cases and files to ``$SAMWIDGETS_CACHE_DIR/autosave/<case>`` (arrays: no
+    autosave unless a directory is given); restore=True restores earlier autosaved prompts and labels on
+    opening, restore=False sets the earlier autosave aside (renamed, kept) and starts afresh.
+    cache="default" gives a model named by string the shared on-disk EmbeddingCache
+    (``$SAMWIDGETS_CACHE_DIR``), so reopening an image skips the encoder; None disables it.
     """
 
     def __init__(self, source, *, model="litemedsam", case=None, device: str = "auto", ground_truth=None,
@@ -78,11 +80,12 @@ class SliceViewer(DrawingMixin, W.VBox):
                 self._set_aside = set_aside_autosave(autosave_dir)
             if isinstance(cache, str) and cache == "default":
                 cache = _default_cache() if isinstance(model, str) else None
-            self.session = Session(opened.image, model=model, ground_truth=gt, label_names=label_names,
-                                   device=device, cache=cache, background=background, prefetch=prefetch,
-                                   autosave_dir=autosave_dir, source=src)
-            if autosave_dir is not None and restore and self.session.restore():
-                self._restored = True
+            make = functools.partial(Session, opened.image, model=model, ground_truth=gt, label_names=label_names,
+                                     device=device, cache=cache, background=background, prefetch=prefetch,
+                                     autosave_dir=autosave_dir, source=src)
+            self.session = make()
+            if autosave_dir is not None and restore:
+                self._restore(autosave_dir, make)
         s = self.session
         scale = canvas_size / max(s.height, s.width)
         cw, ch = max(int(round(s.width * scale)), 1), max(int(round(s.height * scale)), 1)
@@ -106,8 +109,20 @@ class SliceViewer(DrawingMixin, W.VBox):
         self.redraw()
         if getattr(self, "_set_aside", None):
             self.show_message(f"the earlier autosave was kept in {self._set_aside}")
+        if getattr(self, "_restore_error", None):
+            self.show_message(self._restore_error, error=True)
         if getattr(self, "_restored", False):
             self.show_message(f"restored the autosaved work from {autosave_dir} (restore=False starts afresh)")
+
+    def _restore(self, directory, make) -> None:
+        """Restore the autosave; an unusable one is set aside (kept, renamed) and a fresh session made."""
+        try:
+            self._restored = self.session.restore()
+        except SamwidgetsError as exc:
+            self.session.close()
+            kept = set_aside_autosave(directory)
+            self.session = make()
+            self._restore_error = f"could not restore the autosave ({exc}); it was kept in {kept}"
 
     def describe(self) -> str:
         """One line about what is shown: case, shape, labels, model."""

@@ -244,3 +244,18 @@ def test_accept_while_the_slice_is_still_embedding_does_not_deadlock():
     assert done.wait(10), "accept blocked"
     assert (v.session.labels[2] > 0).sum() == disk((64, 80), 30, 20, 10).sum()
     v.session.close()
+
+
+def test_unusable_autosave_is_kept_aside_and_the_viewer_opens(tmp_path):
+    d = tmp_path / "autosave"
+    v = SliceViewer(volume(), model=FakePredictor(), background=False, autosave_dir=d)
+    click(v, 60, 40)
+    data = json.loads((d / "session.json").read_text())
+    data["log"]["events"].append({"op": "click", "slice": 2, "x": 500.0, "y": 1.0, "positive": True})
+    (d / "session.json").write_text(json.dumps(data))
+    again = SliceViewer(volume(), model=FakePredictor(), background=False, autosave_dir=d, canvas_size=160)
+    assert again.session.state.empty and "could not restore" in again.ui.info.value
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("autosave-")]
+    assert len(kept) == 1 and (kept[0] / "session.json").exists()
+    click(again, 20, 20)  # the fresh session autosaves into the original directory again
+    assert json.loads((d / "session.json").read_text())["log"]["events"][0]["x"] == 10.0
