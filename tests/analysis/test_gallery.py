@@ -108,3 +108,24 @@ def test_build_items_on_the_sample_replays_and_degrades_gracefully():
 def test_render_gallery_of_nothing():
     fig = render_gallery([], metric="dice")
     assert "no rows" in fig.axes[0].texts[0].get_text()
+
+
+def test_a_gallery_row_reopens_in_the_viewer_with_its_prompts(tmp_path):
+    """Item 5 of the reports issue: each gallery row carries case id + prompt log, and open_case replays it."""
+    import samwidgets
+    from samwidgets.models.cache import EmbeddingCache
+
+    rows, _, box = _sample_rows()
+    log = {"slice": 0, "protocol": "box", "prompts": [{"box_xyxy": box, "points_xy": [[box[0] + 2, box[1] + 2]],
+                                                       "point_labels": [1]}]}
+    rows.loc[0, ["model", "prompt_log"]] = ["litemedsam", json.dumps(log)]
+    row = gallery_table(rows.head(1)).iloc[0]
+    viewer = samwidgets.open_case(row, device="cpu", background=False, autosave_dir=None,
+                                  cache=EmbeddingCache(tmp_path, disk=False))
+    try:
+        state = viewer.session.state
+        assert state.box == pytest.approx(tuple(box))
+        assert [p[:2] for p in state.points] == [pytest.approx((box[0] + 2, box[1] + 2))]
+        assert viewer.session.mask_of(0).any()  # the replayed prompts decode to a mask
+    finally:
+        viewer.session.close()
