@@ -27,7 +27,7 @@ def tiny_notebook(tmp_path):
             "pd.DataFrame({'row': range(n), 'label': [label] * n})"),
         nbformat.v4.new_code_cell("import sys\nprint('noise', file=sys.stderr)\n"
                                   "if fail:\n    raise ValueError(f'boom with n={n}')\nprint('after')"),
-        nbformat.v4.new_code_cell("D.note('last cell ran')"),
+        nbformat.v4.new_code_cell("D.note('last cell ran')\nprint('kernel python:', sys.executable)"),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "tiny.ipynb"

@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 import re
+import sys
 
 import nbformat
 import pytest
@@ -32,6 +33,9 @@ def test_report_folder_holds_notebook_html_params(tiny_notebook, tmp_path):
     assert "D.show(fig)" not in text and "import pandas" not in text  # code hidden
     assert "noise" not in text  # stderr left out of the HTML ...
     nb = nbformat.read(str(report.notebook), as_version=4)
+    # kernel_name="python3" runs the notebook with this very interpreter (the venv's), not another python
+    last = [c for c in nb.cells if "kernel python" in c.source][0]
+    assert f"kernel python: {sys.executable}" in json.dumps(last.outputs)
     noisy = [c for c in nb.cells if "print('noise'" in c.source]
     assert "noise" in json.dumps(noisy[0].outputs)  # ... but kept in the executed notebook
     header = html[html.index('id="report-parameters"'):]
