@@ -280,7 +280,12 @@ class SliceViewer(DrawingMixin, W.VBox):
 
     @_guarded
     def clear(self) -> None:
-        self.session.clear()
+        """Remove this slice's prompts (undoable) and its segment-everything overlay."""
+        had_everything = self.session.everything.pop(self.session.z, None) is not None
+        if not self.session.state.empty:
+            self.session.clear()
+        elif had_everything:
+            self.redraw("overlay")
 
     @_guarded
     def accept(self) -> None:

@@ -188,6 +188,8 @@ def test_segment_everything_button():
     v = SliceViewer(volume()[0], model=FakePredictor(multimask=True), background=False, canvas_size=80)
     v.ui.everything.click()
     assert v.session.everything[0].max() >= 1 and "masks" in v.ui.info.value
+    v.ui.clear.click()
+    assert 0 not in v.session.everything
 
 
 def test_background_embedding_redraws_when_ready():
