@@ -22,7 +22,8 @@ def bootstrap_ci(values, *, rng: np.random.Generator, n_boot: int = 1000, level:
                  statistic=np.mean) -> tuple[float, float, float]:
     """(estimate, low, high): ``statistic`` of ``values`` and its percentile bootstrap interval.
 
-    NaN values are dropped. No value gives (nan, nan, nan); one value gives an interval of zero width.
+    NaN and infinite values are dropped (hd95 is inf when a mask is empty: count those separately).
+    No value gives (nan, nan, nan); one value gives an interval of zero width.
     ``n_boot`` resamples of the same size are drawn with replacement from ``rng``.
     """
     x = np.asarray(values, dtype=float).ravel()

@@ -49,8 +49,8 @@ def run(args) -> int:
     except ReportError as exc:
         partial = getattr(exc, "report", None)
         if partial is not None:
-            print(partial.html)
+            print(partial.html.resolve())
         raise
     print(f"report written in {report.seconds:.1f} s: {report.folder}", file=sys.stderr)
-    print(report.html)
+    print(report.html.resolve())
     return 0
