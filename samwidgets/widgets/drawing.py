@@ -133,7 +133,10 @@ class DrawingMixin:
             self.ui.status.value = self.status_text()
         except SamwidgetsError as exc:
             self.show_message(str(exc), error=True)
-        scores = s.candidates
+        try:
+            scores = s.candidates
+        except SamwidgetsError:  # already shown by the overlay draw
+            scores = []
         opts = [(f"{i + 1}: {sc:.2f}", i) for i, sc in enumerate(scores)] if len(scores) > 1 else []
         if list(self.ui.candidates.options) != opts:
             self.ui.candidates.options = opts

@@ -114,7 +114,10 @@ class Session(AnnotationMixin):
         if self._replaying:
             return
         for cb in list(self._listeners):
-            cb(what)
+            try:
+                cb(what)
+            except Exception as exc:  # noqa: BLE001 - a view's failure must not undo a committed change
+                self.message = f"display update failed: {type(exc).__name__}: {exc}"
 
     def _embedded(self, z: int, error) -> None:
         if error is not None and z == self.z:
