@@ -143,6 +143,8 @@ class DrawingMixin:
             self.ui.candidates.layout.display = "" if opts else "none"
         if opts and self.ui.candidates.value != s.selected:
             self.ui.candidates.value = s.selected
+        if tuple(self.ui.label.options) != tuple(s.label_names):
+            self.ui.label.options = list(s.label_names)
         where = f"slice {s.z + 1}/{s.n_slices} · " if s.is_3d else ""
         self.ui.embed.value = f'<span style="color:#555">{where}embedding: {s.embedding_status}</span>'
 
