@@ -47,8 +47,9 @@ def test_explore_opens_shared_ct_and_kvasir_cases(shared_data):
     assert max(kv.view.cw, kv.view.ch) == 512 and kv.canvas.layout.width == f"{kv.view.cw}px"
 
 
-def test_papermill_executes_explore_on_a_shared_ct_case(shared_data, tmp_path):
+def test_papermill_executes_explore_on_a_shared_ct_case(shared_data, tmp_path, monkeypatch):
     papermill = pytest.importorskip("papermill")
+    monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path / "cache"))  # the kernel's autosave/embeddings
     out = tmp_path / "explore_ct.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOK), str(out), cwd=str(NOTEBOOK.parent), kernel_name="python3", progress_bar=False,
