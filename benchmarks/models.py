@@ -7,7 +7,8 @@ Prints, for the real LiteMedSAM (bundled weights) on a real CT lesion slice (512
   * this machine's float32 matmul throughput (GFLOP/s, best of a few 2048^3 products), measured in the
     same run, and the encoder time as a multiple of its FLOP floor (~75 GFLOP / that throughput);
   * image encoder ms/slice: eager torch and the ONNX Runtime fast path (both incl. preprocessing);
-  * decoder ms for 1 prompt and for 16 prompts decoded as one batch (incl. upsampling to 512 x 512);
+  * decoder ms for 1 prompt and for 16 prompts in one decode() call (incl. upsampling to 512 x 512;
+    on the CPU the adapter runs them one prompt set per forward, faster there than one big forward);
   * embedding-cache hit ms through ``predictor.encode`` (preprocess + key hash + lookup), memory tier
     and disk tier of the real EmbeddingCache (a temporary folder).
 Figures are best / median of ``--repeats`` runs after one warm-up; the load average is printed because
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(0)
         boxes = box[None] + rng.integers(-8, 9, size=(16, 4))
         best16, med16 = timed(lambda: fast.decode(emb, box_xyxy=boxes), args.repeats)
-        row("16 boxes, one batched call", best16, med16, None, f"  = {best16 / 16:.1f} ms per prompt")
+        row("16 boxes, one decode() call", best16, med16, None, f"  = {best16 / 16:.1f} ms per prompt")
 
         print("embedding cache hit (encode() with the real EmbeddingCache):")
         cache = EmbeddingCache(Path(tmp) / "emb", memory_bytes=1 << 28)
