@@ -150,7 +150,8 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def evaluate_case(name, predictor, protocols, base: dict, key: str, image, labels: dict, seed: int) -> list[dict]:
+def evaluate_case(name, predictor, protocols, base: dict, key: str, image, labels: dict, seed: int,
+                  *, videos: dict | None = None) -> list[dict]:
     """All rows of one (case, model) unit; ``labels`` maps names to bool masks of the image's spatial shape."""
     rows: list[dict] = []
     runnable = []
@@ -196,7 +197,7 @@ def evaluate_case(name, predictor, protocols, base: dict, key: str, image, label
     for label, mask in labels.items():
         for p in vol:
             try:
-                st, extra = run_volume_protocol(p, predictor, image.array, mask)
+                st, extra = run_volume_protocol(p, predictor, image.array, mask, videos=videos)
                 log = _prompt_log(p, extra["slice"], st, extra)
                 rows.append(_result_row(base, label, -1, p, st, mask, tuple(image.spacing), log, float("nan")))
             except Exception as exc:
@@ -244,6 +245,7 @@ def run_sweep(
 
     bar = tqdm(total=len(units) * len(predictors), disable=not progress, desc="samwidgets evaluate", unit="case")
     pending: list[dict] = []
+    videos: dict = {}  # SAM2 video propagators, built once per model
     last_flush = time.monotonic()
     try:
         for mpath, index, case in units:
@@ -267,7 +269,8 @@ def run_sweep(
                 elif load_error is not None:
                     pending += [_note_row(base, p.name, error=load_error) for p in todo[name]]
                 else:
-                    pending += evaluate_case(name, pred, todo[name], base, case.key, image, labels, int(seed))
+                    pending += evaluate_case(name, pred, todo[name], base, case.key, image, labels, int(seed),
+                                             videos=videos)
                 bar.update(1)
                 if out is not None and time.monotonic() - last_flush > FLUSH_SECONDS:
                     table, pending = append_rows(pending, out, table), []

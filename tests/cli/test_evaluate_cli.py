@@ -37,7 +37,7 @@ def test_sample_sweep_writes_and_resumes(shared_data, repo_root, tmp_path, capsy
     need(manifest.is_file(), f"{manifest} not written yet")
     out = tmp_path / "results.parquet"
     args = ["evaluate", "--manifest", str(manifest), "--model", "litemedsam", "--protocol", "box",
-            "--protocol", "point_iterative:3", "--max-cases", "2", "--device", "cpu",
+            "--protocol", "point_iterative:3", "--max-cases", "1", "--device", "cpu",
             "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--no-progress"]
     assert main(args) == 0
     first = pd.read_parquet(out)
