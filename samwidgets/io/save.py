@@ -15,12 +15,11 @@ crash never leaves a half-written mask under the final name.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from samwidgets.atomic import atomic_write
 from samwidgets.errors import InputError
 from samwidgets.io._common import as_path
 from samwidgets.io.image import Image
@@ -37,22 +36,6 @@ def _label_dtype(m: np.ndarray) -> np.ndarray:
     if m.size and (m.min() < 0 or m.max() > np.iinfo(np.uint16).max):
         raise InputError(f"label values {m.min()}..{m.max()} do not fit uint16", where="mask")
     return m.astype(np.uint8 if not m.size or m.max() <= 255 else np.uint16)
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=str(path.parent))
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _nifti_affine(like: Image) -> np.ndarray:
@@ -80,7 +63,7 @@ def _write_nifti(m: np.ndarray, path: Path, like: Image) -> None:
         img.header.set_zooms(zooms[: data.ndim])
     img.header.set_data_dtype(data.dtype)
     img.header.set_slope_inter(1.0, 0.0)
-    _atomic_write(path, lambda tmp: nib.save(img, str(tmp)))
+    atomic_write(path, lambda tmp: nib.save(img, str(tmp)))
 
 
 def _write_png(m: np.ndarray, path: Path) -> None:
@@ -88,13 +71,13 @@ def _write_png(m: np.ndarray, path: Path) -> None:
 
     if m.ndim != 2:
         raise InputError(f"PNG holds 2D masks only, got shape {m.shape}; save volumes as .nii.gz", where=path)
-    _atomic_write(path, lambda tmp: PILImage.fromarray(m).save(str(tmp), format="PNG"))
+    atomic_write(path, lambda tmp: PILImage.fromarray(m).save(str(tmp), format="PNG"))
 
 
 def _write_tiff(m: np.ndarray, path: Path) -> None:
     import tifffile
 
-    _atomic_write(path, lambda tmp: tifffile.imwrite(str(tmp), m, photometric="minisblack"))
+    atomic_write(path, lambda tmp: tifffile.imwrite(str(tmp), m, photometric="minisblack"))
 
 
 def save_mask(mask, path, *, like: Image) -> Path:

@@ -39,6 +39,7 @@ import warnings
 from collections import OrderedDict
 from pathlib import Path
 
+from samwidgets.atomic import fsync_dir
 from samwidgets.errors import CacheError
 from samwidgets.models.cache_format import (
     SECRET_NAME,
@@ -46,7 +47,6 @@ from samwidgets.models.cache_format import (
     CorruptEntry,
     decode_entry,
     encode_entry,
-    fsync_dir,
     load_or_create_secret,
     peek_header,
 )

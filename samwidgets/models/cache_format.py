@@ -168,15 +168,3 @@ def peek_header(path: Path) -> dict | None:
         return None
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make a rename durable (POSIX); silently skipped where directories cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

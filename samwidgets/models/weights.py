@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from samwidgets import __version__
+from samwidgets.atomic import fsync_dir
 from samwidgets.errors import CheckpointError
 from samwidgets.models.registry import ModelSpec, get_spec
 
@@ -215,7 +216,7 @@ def _download(spec: ModelSpec, source: str, target: Path, *, progress: bool, tim
                                   "download or a different file at that URL); nothing was saved",
                                   where=spec.name)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         return digest
     except CheckpointError:
         raise
@@ -241,14 +242,3 @@ def _write_sidecar(target: Path, digest: str) -> None:
         raise CheckpointError(f"cannot record the checkpoint's sha256: {exc}", where=side) from exc
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.errors import InputError, PromptError
-from samwidgets.widgets.prompt_log import write_json_atomic
+from samwidgets.atomic import write_json_atomic
 from samwidgets.widgets.state import Change
 
 

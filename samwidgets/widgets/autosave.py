@@ -18,14 +18,13 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from samwidgets.errors import InputError
-from samwidgets.widgets.prompt_log import write_json_atomic
+from samwidgets.atomic import atomic_write, write_json_atomic
 
 FORMAT = "samwidgets.autosave"
 
@@ -56,12 +55,7 @@ class Autosaver:
         if labels_version != self._labels_version or self._labels_file is None:
             self._generation += 1
             name = f"labels-{self._generation:06d}.npy"
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.directory)
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, labels)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.directory / name)
+            atomic_write(self.directory / name, lambda tmp: np.save(tmp, labels), suffix=".npy")
             self._labels_file, self._labels_version = name, labels_version
         write_json_atomic(
             self.session_file,

@@ -23,8 +23,6 @@ Two formats are read:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from samwidgets.errors import PromptError
@@ -85,25 +83,6 @@ def parse_log(log, *, where: str = "prompt log") -> tuple[list[dict], list[int] 
         events += [{"op": "set_prompt", "slice": z, "prompt": p} for p in prompts]
         return events, None
     raise PromptError("not a prompt log: expected 'format': 'samwidgets.prompt_log' or a 'prompts' list", where=where)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder and os.replace (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def replay_events(session, events: list[dict], *, accept: bool = True) -> None:
