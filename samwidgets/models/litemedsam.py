@@ -42,7 +42,6 @@ decoder 6.4 vs 4.3 ms).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -51,26 +50,12 @@ import cv2
 import numpy as np
 
 from samwidgets.errors import CheckpointError, MissingExtraError, ModelError
+from samwidgets.models.checkpoints import file_sha256
 from samwidgets.models.device import autocast, resolve_device
 from samwidgets.models.predictor import BasePredictor
 
 IMAGE_SIZE = 256
 BACKEND_ENV = "SAMWIDGETS_LITEMEDSAM_BACKEND"
-_SHA_MEMO: dict[tuple[str, int, int], str] = {}
-
-
-def checkpoint_sha256(path: str | os.PathLike) -> str:
-    """sha256 hex digest of a file, memoised by (resolved path, size, mtime_ns)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    memo = (str(p), st.st_size, st.st_mtime_ns)
-    if memo not in _SHA_MEMO:
-        digest = hashlib.sha256()
-        with p.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _SHA_MEMO[memo] = digest.hexdigest()
-    return _SHA_MEMO[memo]
 
 
 def bundled_checkpoint() -> Path:
@@ -291,5 +276,5 @@ def build(spec, *, checkpoint=None, device: str = "auto", cache=None, backend: s
     if not path.is_file():
         raise CheckpointError("LiteMedSAM checkpoint not found (or not a file)", where=path)
     net = _load_network(path)
-    return LiteMedSAMPredictor(net, device=device, weights_id=checkpoint_sha256(path), cache=cache,
+    return LiteMedSAMPredictor(net, device=device, weights_id=file_sha256(path), cache=cache,
                                backend=backend, precision=precision, name=spec.name)
