@@ -83,10 +83,10 @@ def _sample_rows():
     return pd.DataFrame(rows), gt2d, box
 
 
-def test_build_items_on_the_sample_replays_and_degrades_gracefully():
+def test_build_items_on_the_sample_replays_and_degrades_gracefully(tmp_path):
     rows, gt2d, box = _sample_rows()
     predictors = {"fake": BoxPredictor()}
-    items = build_items(rows, predictors=predictors)
+    items = build_items(rows, predictors=predictors, cache_dir=tmp_path)
     assert [it.index for it in items] == [0, 1, 2]
     first, prop, missing = items
     assert first.gt.shape == first.image.shape[:2] and (first.gt == gt2d).all()
@@ -100,6 +100,14 @@ def test_build_items_on_the_sample_replays_and_degrades_gracefully():
     assert titles[0].startswith("[0] ") and "dice=0.500" in titles[0] and "ok" in titles[0]
     table = gallery_table(items)
     assert list(table["case"]) == list(rows["case"]) and "prompt_log" in table
+    # the replayed mask is cached: a second gallery needs no model at all
+    assert predictors["fake"].encoded == 1
+    again = build_items(rows.head(1), predictors={}, cache_dir=tmp_path)
+    assert (again[0].pred == first.pred).all() and again[0].note == ""
+    for path in (tmp_path / "masks").rglob("*.npz"):
+        path.write_bytes(b"damaged")
+    redo = build_items(rows.head(1), predictors=predictors, cache_dir=tmp_path)
+    assert (redo[0].pred == first.pred).all() and predictors["fake"].encoded == 2
     groups = group_items(items, ["protocol"])
     assert [g for g, _ in groups] == ["protocol=box", "protocol=propagate_box_3d"]
     assert [it.index for it in groups[0][1]] == [0, 2]
