@@ -7,7 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from samwidgets.analysis.gallery import (
-    GalleryItem, build_items, display_slice, gallery_table, group_items, render_gallery, replay_mask,
+    build_items, display_slice, gallery_table, group_items, render_gallery, replay_mask,
 )
 from samwidgets.models.base import Embedding, Prediction
 
