@@ -40,13 +40,15 @@ def _as_list(value) -> list[str]:
     return [str(v) for v in value]
 
 
-def sweep_key(manifests, models, protocols, *, max_cases, seed) -> str:
+def sweep_key(manifests, models, protocols, *, max_cases, seed, only_3d: bool = False) -> str:
     """sha256 over the sweep parameters, each manifest's bytes and the samwidgets version."""
     from samwidgets import __version__
 
     h = hashlib.sha256()
     params = {"manifests": _as_list(manifests), "models": _as_list(models), "protocols": _as_list(protocols),
               "max_cases": max_cases, "seed": int(seed), "version": __version__}
+    if only_3d:
+        params["only_3d"] = True
     h.update(json.dumps(params, sort_keys=True).encode())
     for m in params["manifests"]:
         path = Path(m)
@@ -75,11 +77,12 @@ class SweepOutcome:
 
 
 def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, device: str = "auto",
-                cache_dir=None, results=None, progress: bool = True) -> SweepOutcome:
+                cache_dir=None, results=None, progress: bool = True, only_3d: bool = False) -> SweepOutcome:
     """Load ``results`` if that file exists; else reuse a cached identical sweep; else run the sweep.
 
     ``results``: a table to analyse as is (then the sweep parameters are ignored), or None.
-    ``max_cases``: the first N cases of each *dataset* of each manifest (None: all).
+    ``max_cases``: the first N cases of each *dataset* of each manifest (None: all). ``only_3d``: keep only
+    the cases a manifest declares 3D (``dims: 3``), for the volume analyses.
     The sweep is :func:`samwidgets.evaluation.run_sweep` with its embedding cache in
     ``<cache_dir>/embeddings``; its table is written to ``<cache_dir>/results/<key>.parquet``.
     """
@@ -90,7 +93,7 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
         raise EvaluationError("a sweep needs at least one manifest, one model and one protocol "
                               "(or an existing results table)", where="sweep")
     root = cache_root(cache_dir)
-    key = sweep_key(manifests, models, protocols, max_cases=max_cases, seed=seed)
+    key = sweep_key(manifests, models, protocols, max_cases=max_cases, seed=seed, only_3d=only_3d)
     path = root / "results" / f"{key}.parquet"
     if path.is_file():
         return SweepOutcome(load_results(path), path, True, key)
@@ -101,7 +104,7 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     tmp = path.with_suffix(".part.parquet")
-    df = run_sweep(first_cases_per_dataset(manifests, max_cases), models, protocols, out=tmp, max_cases=None,
+    df = run_sweep(first_cases_per_dataset(manifests, max_cases, only_3d=only_3d), models, protocols, out=tmp, max_cases=None,
                    seed=seed, device=device, cache=_embedding_cache(root), progress=progress)
     df = check_results(df, where="run_sweep")
     if not tmp.is_file():
@@ -110,11 +113,12 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
     return SweepOutcome(df, path, False, key, time.perf_counter() - started)
 
 
-def first_cases_per_dataset(manifests, max_cases):
+def first_cases_per_dataset(manifests, max_cases, *, only_3d: bool = False):
     """Loaded manifests keeping, in manifest order, the first ``max_cases`` cases of each dataset.
 
     A manifest may hold several datasets (the embedded sample holds six), so "per dataset" is not
-    ``run_sweep``'s "per manifest". None keeps every case.
+    ``run_sweep``'s "per manifest". None keeps every case. ``only_3d`` first drops every case whose
+    manifest entry does not say ``dims: 3``.
     """
     import dataclasses
 
@@ -123,6 +127,8 @@ def first_cases_per_dataset(manifests, max_cases):
     out = []
     for m in _as_list(manifests):
         manifest = load_manifest(m)
+        if only_3d:
+            manifest = dataclasses.replace(manifest, cases=[c for c in manifest.cases if c.dims == 3])
         if max_cases is None:
             out.append(manifest)
             continue

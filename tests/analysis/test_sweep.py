@@ -78,3 +78,10 @@ def test_first_cases_per_dataset_on_the_sample():
     for c in everything.cases:
         firsts.setdefault(c.dataset, c.key)
     assert [c.key for c in one.cases] == list(firsts.values())
+
+
+def test_only_3d_keeps_volumes():
+    (vols,) = first_cases_per_dataset([str(SAMPLE)], None, only_3d=True)
+    assert vols.cases and all(c.dims == 3 for c in vols.cases)
+    assert sweep_key([str(SAMPLE)], ["m"], ["box"], max_cases=1, seed=0, only_3d=True) != \
+        sweep_key([str(SAMPLE)], ["m"], ["box"], max_cases=1, seed=0)

@@ -85,7 +85,8 @@ def test_model_comparison(first_report, session_cache, tmp_path):
 
 
 def test_propagation_3d(first_report, session_cache, tmp_path):
-    report, html = _run("propagation_3d", session_cache, tmp_path, n_boot=100)
+    # this notebook sweeps 3D cases only: give it the session's table instead of a second sweep
+    report, html = _run("propagation_3d", session_cache, tmp_path, n_boot=100, results=str(first_report.results))
     text = _text(html)
     assert "distance from the prompted slice" in text
     assert "propagate_box_3d" in text and "deeplesion" in text
