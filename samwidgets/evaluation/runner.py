@@ -64,8 +64,8 @@ def _load_manifests(manifests) -> list[tuple[str, list]]:
         if hasattr(m, "cases"):
             out.append((str(getattr(m, "path", getattr(m, "name", "manifest"))), list(m.cases)))
         else:
-            loaded = load_manifest(m)
-            out.append((str(loaded.path), list(loaded.cases)))
+            loaded = load_manifest(m)  # absolute path: resumes and reopens from any working directory
+            out.append((str(Path(loaded.path).resolve()), list(loaded.cases)))
     return out
 
 

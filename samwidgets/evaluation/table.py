@@ -4,7 +4,7 @@ One row per (case, label, slice or volume, model, protocol, prompt step). Column
 and ``samwidgets.open_case(row)`` rely on these names):
 
 =================  =======  ====================================================================
-manifest           str      path of the manifest the case came from
+manifest           str      absolute path of the manifest the case came from
 case_index         int      position of the case in its manifest
 dataset            str
 modality           str
