@@ -124,7 +124,7 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
                 predictors: dict | None = None, mask_cache: bool = True) -> list[GalleryItem]:
     """Load image, ground truth and (with ``replay``) the re-decoded prediction for each row.
 
-    Cases are opened with :func:`samwidgets.manifest.find_case` from the row's ``manifest`` and ``case``.
+    Cases are opened from the row's ``manifest``, ``dataset`` and ``case`` (each manifest loaded once).
     Predictors are built once per model (``samwidgets.models.load``) with an :class:`EmbeddingCache` in
     ``<cache_dir>/embeddings`` (the sweep's; see :func:`samwidgets.analysis.sweep.cache_root`); pass
     ``predictors`` to reuse loaded ones.
@@ -133,19 +133,23 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
     """
     predictors = {} if predictors is None else predictors
     cases: dict = {}
+    manifests: dict = {}
     items = []
     for i, (_, row) in enumerate(rows.iterrows()):
         item = GalleryItem(row=row, z=max(int(row["slice"]), 0), index=i)
         log = parse_prompt_log(row.get("prompt_log"))
         try:
-            key = (str(row["manifest"]), str(row["case"]))
+            key = (str(row["manifest"]), str(row["dataset"]), str(row["case"]))
             if key not in cases:
-                from samwidgets.manifest import find_case
+                from samwidgets.manifest import load_manifest
 
+                if key[0] not in manifests:  # read and validate each manifest once
+                    manifests[key[0]] = load_manifest(key[0])
+                manifest = manifests[key[0]]
                 try:  # "<dataset>/<id>" is unique in a manifest holding several datasets
-                    case = find_case(row["manifest"], f"{row['dataset']}/{row['case']}")
+                    case = manifest.case(f"{key[1]}/{key[2]}")
                 except Exception:
-                    case = find_case(row["manifest"], row["case"])
+                    case = manifest.case(key[2])
                 cases[key] = case.load()
             image, labels = cases[key]
             gt = np.asarray(_find_label(labels, row["label"]), bool)
