@@ -9,6 +9,12 @@ Measures, on the same cases:
    point_iterative:9, microsam_box:8, propagate_box_3d) against the number of distinct slices the sweep
    needs (target: equal).
 
+The ratio in (1) is (encode + 9 decodes) / (encode + 1 decode) per object plus the simulator and metric
+overhead (a few ms per step since the distance transforms run on the objects' bounding boxes), so it
+meets 1.5 only where one LiteMedSAM decode costs about 1/16 of an encode or less (an idle multi-core CPU);
+on a GPU the encoder is nearly free and on a loaded 2-core CPU the decoder is slow, and the ratio is higher
+there. The encoder-call target (2) holds on any device.
+
 Run:  SAMWIDGETS_SHARED_DATA=../shared/data .venv/bin/python benchmarks/evaluation.py \\
           [--manifest data_manifests/ct_lesion_3d.yaml] [--max-cases 3] [--device cpu]
 Prints the measured figures; exits 1 if a target is missed.
@@ -38,8 +44,9 @@ def timed_sweep(manifests, protocols, *, max_cases, device):
     from samwidgets.evaluation import run_sweep
 
     pred = predictor(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     table = run_sweep(manifests, [pred], protocols, max_cases=max_cases, progress=False)
+    pred.cpu_seconds = time.process_time() - c0  # CPU time of all threads: steadier on a shared machine
     return time.perf_counter() - t0, table, pred
 
 
@@ -66,10 +73,12 @@ def main(argv=None) -> int:
     n_obj = int(((tab1.error == "") & (tab1.step == 1)).sum())
     print(f"cases: {tab1.case.nunique()} from {', '.join(manifests)}; slice-objects: {n_obj}; "
           f"device: {args.device}")
-    print(f"1-click  (point):             {t1:8.2f} s  encoder calls {p1.stats['encoder_calls']}")
-    print(f"9-click  (point_iterative:9): {t9:8.2f} s  encoder calls {p9.stats['encoder_calls']}")
+    print(f"1-click  (point):             {t1:8.2f} s wall {p1.cpu_seconds:8.2f} s CPU  "
+          f"encoder calls {p1.stats['encoder_calls']}")
+    print(f"9-click  (point_iterative:9): {t9:8.2f} s wall {p9.cpu_seconds:8.2f} s CPU  "
+          f"encoder calls {p9.stats['encoder_calls']}")
     ratio = t9 / t1
-    print(f"ratio 9-click / 1-click: {ratio:.2f}  (target <= 1.5)")
+    print(f"ratio 9-click / 1-click: {ratio:.2f} wall, {p9.cpu_seconds / p1.cpu_seconds:.2f} CPU  (target <= 1.5)")
     last = tab9[(tab9.error == "")]
     for k in (1, 5, 9):
         print(f"  point_iterative:9 mean Dice at step {k}: {last[last.step == k].dice.mean():.4f}")
