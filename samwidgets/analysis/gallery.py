@@ -12,24 +12,21 @@ panel when they apply:
 * a slice whose mask came from propagation (SAM2 video, LiteMedSAM 3D) has no prompt of its own: the panel
   shows the ground truth and says so instead of inventing a mask.
 
-Replayed masks are kept in ``<cache_dir>/masks`` (bit-packed .npz, keyed by a hash of the model, case,
-label, slice and prompts), so a rerun of a gallery loads neither the model nor the embeddings.
+Finished panels (slice, ground truth, replayed mask) are kept in ``<cache_dir>/panels``
+(:mod:`samwidgets.analysis.panel_cache`), so a rerun of a gallery opens no image and loads no model.
 
 Coordinates: prompt logs hold xy pixels of the original slice and xyxy boxes; masks and images are (y, x).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from samwidgets.analysis.panel_cache import load_panel, panel_path, save_panel
 from samwidgets.analysis.results import parse_prompt_log
 
 
@@ -87,48 +84,16 @@ def replay_mask(predictor, image2d: np.ndarray, prompts: list[dict]) -> np.ndarr
     return out
 
 
-def _mask_path(cache_dir, row, z: int, prompts: list) -> Path:
-    from samwidgets import __version__
-    from samwidgets.analysis.sweep import cache_root
-
-    ident = json.dumps([__version__, str(row["model"]), str(row["manifest"]), str(row["dataset"]),
-                        str(row["case"]), str(row["label"]), int(z), prompts], sort_keys=True, default=str)
-    key = hashlib.sha256(ident.encode()).hexdigest()
-    return cache_root(cache_dir) / "masks" / key[:2] / f"{key}.npz"
-
-
-def _load_mask(path: Path, shape) -> np.ndarray | None:
-    """A cached (y, x) bool mask, or None when absent, unreadable or of another shape."""
-    try:
-        with np.load(path) as data:
-            h, w = (int(v) for v in data["shape"])
-            if (h, w) != tuple(shape):
-                return None
-            return np.unpackbits(data["bits"], count=h * w).reshape(h, w).astype(bool)
-    except Exception:  # missing or damaged entry: recompute
-        return None
-
-
-def _save_mask(path: Path, mask: np.ndarray) -> None:
-    """Write atomically (temporary file + os.replace); a failure only costs a recompute next time."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")
-        np.savez(tmp, bits=np.packbits(mask.ravel()), shape=np.asarray(mask.shape))
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
 def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu", cache_dir=None,
-                predictors: dict | None = None, mask_cache: bool = True) -> list[GalleryItem]:
+                predictors: dict | None = None, cache_panels: bool = True) -> list[GalleryItem]:
     """Load image, ground truth and (with ``replay``) the re-decoded prediction for each row.
 
     Cases are opened from the row's ``manifest``, ``dataset`` and ``case`` (each manifest loaded once).
     Predictors are built once per model (``samwidgets.models.load``) with an :class:`EmbeddingCache` in
     ``<cache_dir>/embeddings`` (the sweep's; see :func:`samwidgets.analysis.sweep.cache_root`); pass
     ``predictors`` to reuse loaded ones.
-    With ``mask_cache`` a replayed mask is stored in ``<cache_dir>/masks`` and read back next time.
+    With ``cache_panels`` each finished panel is stored under ``<cache_dir>/panels`` and read back next time
+    (see :mod:`samwidgets.analysis.panel_cache`).
     A row that cannot be shown gets an item with ``note`` saying why; the gallery never fails as a whole.
     """
     predictors = {} if predictors is None else predictors
@@ -138,6 +103,13 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
     for i, (_, row) in enumerate(rows.iterrows()):
         item = GalleryItem(row=row, z=max(int(row["slice"]), 0), index=i)
         log = parse_prompt_log(row.get("prompt_log"))
+        cached_at = panel_path(cache_dir, row, replay=replay) if cache_panels else None
+        panel = load_panel(cached_at) if cached_at is not None else None
+        if panel is not None:
+            item.z, item.image, item.gt, item.pred = panel["z"], panel["image"], panel["gt"], panel["pred"]
+            item.prompts, item.note = panel["prompts"], panel["note"]
+            items.append(item)
+            continue
         try:
             key = (str(row["manifest"]), str(row["dataset"]), str(row["case"]))
             if key not in cases:
@@ -163,16 +135,14 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
                 item.note = f"mask propagated from slice {int(log_z)}: not replayed"
             elif replay and item.prompts:
                 model = str(row["model"])
-                path = _mask_path(cache_dir, row, item.z, item.prompts) if mask_cache else None
-                item.pred = _load_mask(path, item.image.shape[:2]) if path is not None else None
-                if item.pred is None:
-                    if model not in predictors:
-                        predictors[model] = _load_predictor(model, device=device, cache_dir=cache_dir)
-                    item.pred = replay_mask(predictors[model], item.image, item.prompts)
-                    if path is not None and item.pred is not None:
-                        _save_mask(path, item.pred)
+                if model not in predictors:
+                    predictors[model] = _load_predictor(model, device=device, cache_dir=cache_dir)
+                item.pred = replay_mask(predictors[model], item.image, item.prompts)
                 if "microsam" in str(row["protocol"]):
                     item.note = "replayed without logit feedback"
+            if cached_at is not None:
+                save_panel(cached_at, z=item.z, image=item.image, gt=item.gt, pred=item.pred,
+                           prompts=item.prompts, note=item.note)
         except Exception as exc:  # one bad row must not sink the whole gallery
             item.note = f"cannot show: {exc}"
         items.append(item)

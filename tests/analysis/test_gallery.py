@@ -104,7 +104,8 @@ def test_build_items_on_the_sample_replays_and_degrades_gracefully(tmp_path):
     assert predictors["fake"].encoded == 1
     again = build_items(rows.head(1), predictors={}, cache_dir=tmp_path)
     assert (again[0].pred == first.pred).all() and again[0].note == ""
-    for path in (tmp_path / "masks").rglob("*.npz"):
+    assert (again[0].image == first.image).all() and (again[0].gt == first.gt).all() and again[0].z == first.z
+    for path in (tmp_path / "panels").rglob("*.npz"):
         path.write_bytes(b"damaged")
     redo = build_items(rows.head(1), predictors=predictors, cache_dir=tmp_path)
     assert (redo[0].pred == first.pred).all() and predictors["fake"].encoded == 2
