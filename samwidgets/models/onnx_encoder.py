@@ -39,8 +39,8 @@ def onnx_dir() -> Path:
     return base / "onnx"
 
 
-def export_key(*, weights_id: str, input_shape: tuple[int, ...], tag: str) -> str:
-    """Hash naming an export: weights, input shape and the torch/onnx/onnxruntime versions."""
+def export_key(*, weights_id: str, input_shape: tuple, tag: str) -> str:
+    """Hash naming an export: weights, input shape(s) and the torch/onnx/onnxruntime versions."""
     import onnx
     import onnxruntime
     import torch
@@ -49,37 +49,44 @@ def export_key(*, weights_id: str, input_shape: tuple[int, ...], tag: str) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def cpu_session(path: Path, *, threads: int | None = None):
+    """An ONNX Runtime CPU InferenceSession on ``path``, all graph optimisations, ``threads`` intra-op."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEncoder:
     """A callable ONNX Runtime session: ``encoder(x)`` with x (1, 3, S, S) float32 numpy -> numpy output."""
 
     def __init__(self, path: Path, *, threads: int | None = None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = int(threads)
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(self.path, threads=threads)
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
-def _export(module, input_shape: tuple[int, ...], target: Path) -> None:
+def export_atomic(module, inputs: tuple, target: Path, *, input_names: list[str], output_names: list[str],
+                  dynamic_axes: dict | None = None) -> None:
+    """``torch.onnx.export`` (TorchScript exporter, opset 17) of ``module(*inputs)`` to ``target``, written
+    to a temporary file in the same folder, fsync'ed and ``os.replace``'d into place."""
     import torch
 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
     os.close(fd)
     try:
-        dummy = torch.zeros(input_shape, dtype=torch.float32)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module, (dummy,), tmp, dynamo=False, input_names=["image"], output_names=["features"],
-                opset_version=17, do_constant_folding=True,
+                module, tuple(inputs), tmp, dynamo=False, input_names=input_names, output_names=output_names,
+                dynamic_axes=dynamic_axes, opset_version=17, do_constant_folding=True,
             )
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -87,6 +94,33 @@ def _export(module, input_shape: tuple[int, ...], target: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def cached_export(export, open_session, *, weights_id: str, input_shape: tuple, tag: str,
+                  directory: Path | None = None):
+    """Open ``<directory>/<tag>-<key>.onnx`` with ``open_session(path)``, exporting it first with
+    ``export(path)`` when missing; a file that fails to load is deleted and exported again once.
+    Raises OnnxUnavailable when onnx/onnxruntime are missing or the export/load fails."""
+    try:
+        import onnx  # noqa: F401  (needed by the exporter)
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise OnnxUnavailable(f"onnxruntime/onnx not importable: {exc}") from exc
+    folder = Path(directory) if directory is not None else onnx_dir()
+    target = folder / f"{tag}-{export_key(weights_id=weights_id, input_shape=input_shape, tag=tag)}.onnx"
+    if target.exists():
+        try:
+            return open_session(target)
+        except Exception:  # a stale or corrupt file: drop it and export afresh
+            try:
+                target.unlink()
+            except OSError:
+                pass
+    try:
+        export(target)
+        return open_session(target)
+    except Exception as exc:
+        raise OnnxUnavailable(f"ONNX export/load of {tag} failed: {exc}") from exc
 
 
 def onnx_encoder(module, *, weights_id: str, input_shape: tuple[int, ...], tag: str,
@@ -97,23 +131,11 @@ def onnx_encoder(module, *, weights_id: str, input_shape: tuple[int, ...], tag: 
     weights_id: sha256 (or tag) of the weights the module holds. tag: short name used in the file name.
     Raises OnnxUnavailable when onnx/onnxruntime are missing or the export/load fails.
     """
-    try:
-        import onnx  # noqa: F401  (needed by the exporter)
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        raise OnnxUnavailable(f"onnxruntime/onnx not importable: {exc}") from exc
-    folder = Path(directory) if directory is not None else onnx_dir()
-    target = folder / f"{tag}-{export_key(weights_id=weights_id, input_shape=input_shape, tag=tag)}.onnx"
-    if target.exists():
-        try:
-            return OnnxEncoder(target, threads=threads)
-        except Exception:  # a stale or corrupt file: drop it and export afresh
-            try:
-                target.unlink()
-            except OSError:
-                pass
-    try:
-        _export(module, input_shape, target)
-        return OnnxEncoder(target, threads=threads)
-    except Exception as exc:
-        raise OnnxUnavailable(f"ONNX export/load of {tag} failed: {exc}") from exc
+    def export(target: Path) -> None:
+        import torch
+
+        export_atomic(module, (torch.zeros(input_shape, dtype=torch.float32),), target,
+                      input_names=["image"], output_names=["features"])
+
+    return cached_export(export, lambda path: OnnxEncoder(path, threads=threads), weights_id=weights_id,
+                         input_shape=input_shape, tag=tag, directory=directory)

@@ -107,6 +107,64 @@ def test_points_are_scaled_like_segment_anything(litemedsam, ct_lesion_slices):
     np.testing.assert_allclose(pred.logits, low_res[0].numpy(), atol=1e-4)
 
 
+def test_fast_decoder_equals_torch_decoder(litemedsam, litemedsam_torch, ct_lesion_slices):
+    """The ONNX Runtime mask decoder (CPU default) against the eager torch decoder, same embedding: logits
+    within 1e-4, scores within 1e-5, masks identical; single box, 16 boxes, points, box + point, mask."""
+    litemedsam.decode(ct_lesion_slices[0]["embedding"], box_xyxy=ct_lesion_slices[0]["box"])  # resolves the backend
+    assert litemedsam.decoder_backend == "onnx", "onnxruntime is a dependency: the fast decoder must be in use"
+    assert litemedsam_torch.decoder_backend == "torch"
+    rng = np.random.default_rng(7)
+    for case in ct_lesion_slices:
+        ys, xs = np.nonzero(case["gt"])
+        box = case["box"]
+        pts = np.array([[np.median(xs) + 0.25, np.median(ys)], [xs.min() - 20.0, ys.min() - 20.0]])
+        prompts = [
+            {"box_xyxy": box},
+            {"box_xyxy": np.clip(box[None] + rng.integers(-8, 9, size=(16, 4)), 0, 511)},
+            {"points_xy": pts, "point_labels": np.array([1, 0])},
+            {"points_xy": np.stack([pts, pts[::-1]]), "point_labels": np.array([[1, 0], [1, 1]])},
+            {"box_xyxy": box, "points_xy": pts[:1], "point_labels": np.array([1])},
+        ]
+        prompts.append({"box_xyxy": box, "mask_logits": litemedsam_torch.decode(case["embedding"], box_xyxy=box).logits[0]})
+        for prompt in prompts:
+            fast = litemedsam.decode(case["embedding"], **prompt)
+            ref = litemedsam_torch.decode(case["embedding"], **prompt)
+            what = (case["name"], sorted(prompt))
+            assert fast.logits.shape == ref.logits.shape, what
+            np.testing.assert_allclose(fast.logits, ref.logits, rtol=0, atol=1e-4, err_msg=str(what))
+            np.testing.assert_allclose(fast.scores, ref.scores, rtol=0, atol=1e-5, err_msg=str(what))
+            np.testing.assert_array_equal(fast.masks, ref.masks, err_msg=str(what))
+
+
+def test_decoder_export_is_cached_on_disk(litemedsam, ct_lesion_slices):
+    """A second predictor over the same ONNX folder loads the decoder file written by the first (no new
+    export) and decodes identically."""
+    from samwidgets.models.litemedsam import LiteMedSAMPredictor
+
+    case = ct_lesion_slices[0]
+    first = litemedsam.decode(case["embedding"], box_xyxy=case["box"])
+    files = sorted(litemedsam.onnx_directory.glob("litemedsam-decoder-*.onnx"))
+    assert len(files) == 1 and files[0] == litemedsam._onnx_decoder.path
+    stamp = files[0].stat().st_mtime_ns
+    other = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id)
+    other.onnx_directory = litemedsam.onnx_directory
+    again = other.decode(case["embedding"], box_xyxy=case["box"])
+    assert other.decoder_backend == "onnx" and files[0].stat().st_mtime_ns == stamp
+    assert sorted(litemedsam.onnx_directory.glob("litemedsam-decoder-*")) == files  # no temporary leftovers
+    np.testing.assert_array_equal(again.logits, first.logits)
+
+
+def test_torch_backend_forces_torch_decoder(litemedsam, monkeypatch):
+    import samwidgets.models as models
+    from samwidgets.models.litemedsam import LiteMedSAMPredictor
+
+    assert LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id="x", backend="torch").decoder_backend == "torch"
+    assert LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id="x").decoder_backend is None  # lazily resolved
+    monkeypatch.setenv("SAMWIDGETS_LITEMEDSAM_BACKEND", "torch")
+    pred = models.load("litemedsam", device="cpu")
+    assert pred.backend == "torch" and pred.decoder_backend == "torch"
+
+
 def test_mask_logits_prompt(litemedsam, ct_lesion_slices):
     case = ct_lesion_slices[0]
     first = litemedsam.decode(case["embedding"], box_xyxy=case["box"])
