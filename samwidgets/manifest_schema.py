@@ -145,6 +145,30 @@ MANIFEST_SCHEMA: dict[str, Any] = {
 
 
 @functools.lru_cache(maxsize=1)
+def _fast_validator():
+    """A compiled fastjsonschema check (a dependency of nbformat, cheap to import) for the common case of
+    a valid manifest; None when it cannot compile the schema. Only its yes/no is used: on a no, the full
+    jsonschema pass below lists every problem."""
+    try:
+        import fastjsonschema
+
+        return fastjsonschema.compile(MANIFEST_SCHEMA)
+    except Exception:  # not installed, or a keyword it does not know: use jsonschema alone
+        return None
+
+
+def _is_valid_fast(data: Any) -> bool:
+    check = _fast_validator()
+    if check is None:
+        return False
+    try:
+        check(data)
+    except Exception:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
 def _validator():
     """The compiled validator. jsonschema is imported here, not at module import: with its optional format
     checkers installed (as JupyterLab installs them) importing it costs about 2 s of CPU."""
@@ -183,6 +207,8 @@ def check_schema(data: Any) -> tuple[list[str], set[int], bool]:
     problems: list[str] = []
     bad_cases: set[int] = set()
     fatal = False
+    if _is_valid_fast(data):
+        return problems, bad_cases, fatal
     for error in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(error.absolute_path)
         message = error.message

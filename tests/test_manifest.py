@@ -355,3 +355,23 @@ def test_manifest_layer_imports_no_torch_or_widgets():
             "bad = [m for m in ('torch', 'ipywidgets', 'ipycanvas') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_fast_schema_check_agrees_with_the_full_validator():
+    """The quick fastjsonschema pass says yes exactly when jsonschema finds no problem."""
+    from samwidgets.manifest_schema import MANIFEST_SCHEMA, _is_valid_fast, _validator
+
+    shipped = [yaml.safe_load(p.read_text()) for p in sorted(MANIFESTS.glob("*.yaml"))]
+    broken = [
+        {**shipped[0], "modality": "XRAY"},
+        {**shipped[0], "unknown_key": 1},
+        {k: v for k, v in shipped[0].items() if k not in ("cases", "cases_glob")},
+        {**shipped[0], "cases": [{"image": "a.png", "spacing": [0, -1]}]},
+    ]
+    for data in shipped + broken:
+        if isinstance(data.get("cases_glob"), dict):
+            data = {**data, "cases_glob": [data["cases_glob"]]}
+        full_ok = not list(_validator().iter_errors(data))
+        assert _is_valid_fast(data) == full_ok, data.get("dataset")
+    assert all(_is_valid_fast(d if not isinstance(d.get("cases_glob"), dict) else {**d, "cases_glob": [d["cases_glob"]]})
+               for d in shipped)
