@@ -276,21 +276,27 @@ class LiteMedSAMPredictor(BasePredictor):
             self.decoder_backend = "torch"
 
     def _decode_onnx(self, embedding, pts, box_t, mask_t, n: int):
-        """ONNX Runtime mask decoder, one prompt set per run (the prompt encoder stays in torch).
-        Returns low-res logits (n, 1, 256, 256) and scores (n, 1), float32 CPU tensors."""
+        """ONNX Runtime mask decoder, one prompt set per run (the prompt encoder stays in torch). The
+        image-side arrays that do not depend on the sparse prompts are computed once per Embedding (no
+        mask prompt) or once per prompt set (mask prompt). Returns low-res logits (n, 1, 256, 256) and
+        scores (n, 1), float32 CPU tensors."""
         torch = self._torch
-        embed = embedding.meta.get("_litemedsam_np")  # (1, 256, 64, 64) contiguous float32, once per Embedding
-        if embed is None:
+        dec = self._onnx_decoder
+        embed = None
+        meta_key = f"_litemedsam_prepared:{self.weights_id}"  # the arrays depend on the decoder weights
+        prepared = embedding.meta.get(meta_key) if mask_t is None else None
+        if prepared is None:
             embed = np.ascontiguousarray(embedding.features["image_embed"].detach().float().cpu().numpy())
-            embedding.meta["_litemedsam_np"] = embed
         with torch.inference_mode():
             sparse, dense = self.net.prompt_encoder(points=pts, boxes=box_t, masks=mask_t)
             sparse = sparse.detach().float().contiguous().numpy()
             dense = None if mask_t is None else dense.detach().float().contiguous().numpy()
+        if mask_t is None and prepared is None:
+            prepared = dec.prepare(embed, self._no_mask_dense)
+            embedding.meta[meta_key] = prepared
         lows, ious = [], []
         for i in range(n):
-            d = self._no_mask_dense if dense is None else dense[i:i + 1]
-            low, iou = self._onnx_decoder(embed, sparse[i:i + 1], d)
+            low, iou = dec.decode(prepared if dense is None else dec.prepare(embed, dense[i:i + 1]), sparse[i:i + 1])
             lows.append(low)
             ious.append(iou)
         low_res = torch.from_numpy(np.concatenate(lows) if n > 1 else lows[0])

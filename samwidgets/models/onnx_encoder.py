@@ -57,6 +57,10 @@ def cpu_session(path: Path, *, threads: int | None = None):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = int(threads)
+    if os.environ.get("SAMWIDGETS_ORT_SPIN", "0") != "1":
+        # idle intra-op threads spin-wait by default after each run, stealing the cores from the torch
+        # work that follows (measured: torch decodes after an ORT run 5-10x slower on 2 cores)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

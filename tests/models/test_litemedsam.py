@@ -123,6 +123,7 @@ def test_fast_decoder_equals_torch_decoder(litemedsam, litemedsam_torch, ct_lesi
             {"box_xyxy": np.clip(box[None] + rng.integers(-8, 9, size=(16, 4)), 0, 511)},
             {"points_xy": pts, "point_labels": np.array([1, 0])},
             {"points_xy": np.stack([pts, pts[::-1]]), "point_labels": np.array([[1, 0], [1, 1]])},
+            {"points_xy": np.concatenate([pts, pts + 7.5]), "point_labels": np.array([1, 0, 1, 0])},
             {"box_xyxy": box, "points_xy": pts[:1], "point_labels": np.array([1])},
         ]
         prompts.append({"box_xyxy": box, "mask_logits": litemedsam_torch.decode(case["embedding"], box_xyxy=box).logits[0]})
@@ -136,6 +137,31 @@ def test_fast_decoder_equals_torch_decoder(litemedsam, litemedsam_torch, ct_lesi
             np.testing.assert_array_equal(fast.masks, ref.masks, err_msg=str(what))
 
 
+def test_token_major_decoder_is_the_same_maths(litemedsam, ct_lesion_slices):
+    """The rearranged decoder behind the ONNX export equals the vendored MaskDecoder in float64 (the
+    rearrangements are exact), for box, point and mask prompts (prepare() with a mask's dense embedding)."""
+    import copy
+
+    from samwidgets.models.litemedsam_decoder import TokenMajorDecoder
+
+    net = litemedsam.net
+    decoder64 = copy.deepcopy(net.mask_decoder).double().eval()
+    pe = net.prompt_encoder.get_dense_pe().detach().double()
+    fast = TokenMajorDecoder(decoder64, pe).eval()
+    embed = ct_lesion_slices[2]["embedding"].features["image_embed"].double()
+    rng = np.random.default_rng(3)
+    with torch.no_grad():
+        for tokens, with_mask in ((2, False), (3, False), (6, True)):
+            sparse = torch.from_numpy(rng.standard_normal((1, tokens, 256)))
+            dense = torch.from_numpy(rng.standard_normal((1, 256, 64, 64))) if with_mask else \
+                net.prompt_encoder.no_mask_embed.weight.detach().double().reshape(1, -1, 1, 1).expand(1, -1, 64, 64)
+            ref_low, ref_iou = decoder64(embed, pe, sparse, dense, multimask_output=False)
+            low, iou = fast(*fast.prepare(embed, dense), sparse)
+            assert low.shape == ref_low.shape == (1, 1, 256, 256) and iou.shape == ref_iou.shape == (1, 1)
+            torch.testing.assert_close(low, ref_low, rtol=0, atol=1e-9)
+            torch.testing.assert_close(iou, ref_iou, rtol=0, atol=1e-9)
+
+
 def test_decoder_export_is_cached_on_disk(litemedsam, ct_lesion_slices):
     """A second predictor over the same ONNX folder loads the decoder file written by the first (no new
     export) and decodes identically."""
@@ -143,14 +169,15 @@ def test_decoder_export_is_cached_on_disk(litemedsam, ct_lesion_slices):
 
     case = ct_lesion_slices[0]
     first = litemedsam.decode(case["embedding"], box_xyxy=case["box"])
-    files = sorted(litemedsam.onnx_directory.glob("litemedsam-decoder-*.onnx"))
-    assert len(files) == 1 and files[0] == litemedsam._onnx_decoder.path
-    stamp = files[0].stat().st_mtime_ns
+    files = sorted(litemedsam.onnx_directory.glob("litemedsam-decoder-*"))
+    assert files == sorted([litemedsam._onnx_decoder.path, litemedsam._onnx_decoder.prepare_path])  # no .part left
+    stamps = [f.stat().st_mtime_ns for f in files]
     other = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id)
     other.onnx_directory = litemedsam.onnx_directory
     again = other.decode(case["embedding"], box_xyxy=case["box"])
-    assert other.decoder_backend == "onnx" and files[0].stat().st_mtime_ns == stamp
-    assert sorted(litemedsam.onnx_directory.glob("litemedsam-decoder-*")) == files  # no temporary leftovers
+    assert other.decoder_backend == "onnx" and other._onnx_decoder.path == litemedsam._onnx_decoder.path
+    assert sorted(litemedsam.onnx_directory.glob("litemedsam-decoder-*")) == files
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # loaded, not exported again
     np.testing.assert_array_equal(again.logits, first.logits)
 
 
