@@ -226,9 +226,17 @@ class LiteMedSAMPredictor(BasePredictor):
         n = next(t.shape[0] for t in (box_t, mask_t, pts[0] if pts else None) if t is not None)
         self._resolve_decoder()
         if self.decoder_backend == "onnx":
-            low_res, iou = self._decode_onnx(embedding, pts, box_t, mask_t, n)
-            with torch.inference_mode():
-                masks = self.postprocess(low_res, embedding.input_size, size)
+            # The torch work around the ONNX runs (prompt encoder, upsampling: < 1 ms each) runs on one
+            # thread: with two, on a loaded 2-core machine each OpenMP region could stall 5-20 ms waiting
+            # for a descheduled worker (measured). Results do not depend on the thread count.
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                low_res, iou = self._decode_onnx(embedding, pts, box_t, mask_t, n)
+                with torch.inference_mode():
+                    masks = self.postprocess(low_res, embedding.input_size, size)
+            finally:
+                torch.set_num_threads(threads)
             return masks, iou.numpy(), low_res.numpy()
         # channels_last makes the decoder's flatten(2).permute(0, 2, 1) of the embedding and of the
         # positional encoding contiguous, which saves copies before every image-side projection
