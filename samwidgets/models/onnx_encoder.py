@@ -11,7 +11,9 @@ The file is written to a temporary name in the same folder and ``os.replace``'d 
 or a concurrent process never leaves a half-written model that would be loaded later; a file that
 fails to load is deleted and exported again once.
 
-Cache dir: ``$SAMWIDGETS_CACHE_DIR`` else ``~/.cache/samwidgets``.
+Cache dir: ``$SAMWIDGETS_CACHE_DIR`` else ``~/.cache/samwidgets``. Sessions (:func:`cpu_session`) do not
+let idle intra-op threads spin-wait (``$SAMWIDGETS_ORT_SPIN=1`` re-enables it): spinning ORT threads
+slowed the torch work that follows a run 5-10x on 2 cores, with no gain for ORT itself.
 
 Any failure (onnxruntime or onnx missing, export error) raises :class:`OnnxUnavailable`; callers fall
 back to torch. torch and onnxruntime are imported inside the functions.

@@ -109,7 +109,8 @@ def test_points_are_scaled_like_segment_anything(litemedsam, ct_lesion_slices):
 
 def test_fast_decoder_equals_torch_decoder(litemedsam, litemedsam_torch, ct_lesion_slices):
     """The ONNX Runtime mask decoder (CPU default) against the eager torch decoder, same embedding: logits
-    within 1e-4, scores within 1e-5, masks identical; single box, 16 boxes, points, box + point, mask."""
+    within 1e-4, scores within 1e-5, masks identical; single box, 16 boxes, points (single sets and a
+    batch), box + point, box + mask logits, mask logits alone."""
     litemedsam.decode(ct_lesion_slices[0]["embedding"], box_xyxy=ct_lesion_slices[0]["box"])  # resolves the backend
     assert litemedsam.decoder_backend == "onnx", "onnxruntime is a dependency: the fast decoder must be in use"
     assert litemedsam_torch.decoder_backend == "torch"
@@ -126,7 +127,8 @@ def test_fast_decoder_equals_torch_decoder(litemedsam, litemedsam_torch, ct_lesi
             {"points_xy": np.concatenate([pts, pts + 7.5]), "point_labels": np.array([1, 0, 1, 0])},
             {"box_xyxy": box, "points_xy": pts[:1], "point_labels": np.array([1])},
         ]
-        prompts.append({"box_xyxy": box, "mask_logits": litemedsam_torch.decode(case["embedding"], box_xyxy=box).logits[0]})
+        previous = litemedsam_torch.decode(case["embedding"], box_xyxy=box).logits[0]
+        prompts += [{"box_xyxy": box, "mask_logits": previous}, {"mask_logits": previous}]  # the latter: 0 sparse tokens
         for prompt in prompts:
             fast = litemedsam.decode(case["embedding"], **prompt)
             ref = litemedsam_torch.decode(case["embedding"], **prompt)
