@@ -32,8 +32,8 @@ Speed (2-core CPU): the encoder runs through ONNX Runtime by default on the CPU 
 ``inference_mode`` in channels_last (~15% faster on the CPU; one thread instead of two is slower). The mask
 decoder also runs through ONNX Runtime by default on the CPU (:mod:`samwidgets.models.onnx_decoder`): a
 rearranged graph (:mod:`samwidgets.models.litemedsam_decoder`, same weights and maths, half the FLOPs)
-whose prompt-independent image side is computed once per Embedding (kept in ``Embedding.meta``, not in
-the embedding cache); logits within 1e-4 of the torch decoder, masks identical on the CT lesion cases;
+whose prompt-independent image side is computed once per embedding (one slot in the predictor, ~10 MiB,
+for the last embedding decoded); logits within 1e-4 of the torch decoder, masks identical on the CT lesion cases;
 measured 18.5 vs 52.6 ms for one box, 216 vs 810 ms for 16 boxes (``benchmarks/models.py``, same run).
 The small torch steps around it (prompt encoder, upsampling) run on one torch thread (restored after).
 ``backend="torch"`` or ``$SAMWIDGETS_LITEMEDSAM_BACKEND=torch`` forces torch for both encoder and decoder;
@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import weakref
 from pathlib import Path
 
 import cv2
@@ -167,6 +168,7 @@ class LiteMedSAMPredictor(BasePredictor):
         self.decoder_backend = "torch" if self.backend == "torch" else None
         self._onnx_decoder = None
         self._no_mask_dense = None  # (1, 256, 64, 64) float32 numpy: the dense embedding without a mask prompt
+        self._prepared = None  # (weakref to an image_embed tensor, its prepared ONNX decoder inputs)
 
     # -- encoder -----------------------------------------------------------------------------------
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -294,23 +296,27 @@ class LiteMedSAMPredictor(BasePredictor):
 
     def _decode_onnx(self, embedding, pts, box_t, mask_t, n: int):
         """ONNX Runtime mask decoder, one prompt set per run (the prompt encoder stays in torch). The
-        image-side arrays that do not depend on the sparse prompts are computed once per Embedding (no
-        mask prompt) or once per prompt set (mask prompt). Returns low-res logits (n, 1, 256, 256) and
+        image-side arrays that do not depend on the sparse prompts are computed once per embedding and
+        kept for the last one (no mask prompt) or once per prompt set (mask prompt). Returns low-res logits (n, 1, 256, 256) and
         scores (n, 1), float32 CPU tensors."""
         torch = self._torch
         dec = self._onnx_decoder
         embed = None
-        meta_key = f"_litemedsam_prepared:{self.weights_id}"  # the arrays depend on the decoder weights
-        prepared = embedding.meta.get(meta_key) if mask_t is None else None
+        source = embedding.features["image_embed"]
+        # one slot (~10 MiB), keyed by the embedding tensor object: consecutive decodes of one slice
+        # (clicks, iterative protocols) reuse it; the Embedding objects themselves stay unchanged
+        prepared = None
+        if mask_t is None and self._prepared is not None and self._prepared[0]() is source:
+            prepared = self._prepared[1]
         if prepared is None:
-            embed = np.ascontiguousarray(embedding.features["image_embed"].detach().float().cpu().numpy())
+            embed = np.ascontiguousarray(source.detach().float().cpu().numpy())
         with torch.inference_mode():
             sparse, dense = self.net.prompt_encoder(points=pts, boxes=box_t, masks=mask_t)
             sparse = sparse.detach().float().contiguous().numpy()
             dense = None if mask_t is None else dense.detach().float().contiguous().numpy()
         if mask_t is None and prepared is None:
             prepared = dec.prepare(embed, self._no_mask_dense)
-            embedding.meta[meta_key] = prepared
+            self._prepared = (weakref.ref(source), prepared)
         lows, ious = [], []
         for i in range(n):
             low, iou = dec.decode(prepared if dense is None else dec.prepare(embed, dense[i:i + 1]), sparse[i:i + 1])

@@ -164,6 +164,17 @@ def test_token_major_decoder_is_the_same_maths(litemedsam, ct_lesion_slices):
             torch.testing.assert_close(iou, ref_iou, rtol=0, atol=1e-9)
 
 
+def test_fast_decoder_prepared_slot_follows_the_embedding(litemedsam, ct_lesion_slices):
+    """The prepared image side is kept for the last embedding only and never reused for another one."""
+    a, b = ct_lesion_slices[0], ct_lesion_slices[1]
+    first = litemedsam.decode(a["embedding"], box_xyxy=a["box"])
+    assert litemedsam._prepared[0]() is a["embedding"].features["image_embed"]
+    other = litemedsam.decode(b["embedding"], box_xyxy=a["box"])  # same box, other slice
+    assert litemedsam._prepared[0]() is b["embedding"].features["image_embed"]
+    assert not np.array_equal(other.logits, first.logits)
+    np.testing.assert_array_equal(litemedsam.decode(a["embedding"], box_xyxy=a["box"]).logits, first.logits)
+
+
 def test_decoder_export_is_cached_on_disk(litemedsam, ct_lesion_slices):
     """A second predictor over the same ONNX folder loads the decoder file written by the first (no new
     export) and decodes identically."""
