@@ -34,7 +34,7 @@ decoder also runs through ONNX Runtime by default on the CPU (:mod:`samwidgets.m
 rearranged graph (:mod:`samwidgets.models.litemedsam_decoder`, same weights and maths, half the FLOPs)
 whose prompt-independent image side is computed once per embedding (one slot in the predictor, ~10 MiB,
 for the last embedding decoded); logits within 1e-4 of the torch decoder, masks identical on the CT lesion cases;
-measured 18.5 vs 52.6 ms for one box, 216 vs 810 ms for 16 boxes (``benchmarks/models.py``, same run).
+measured 15.7 vs 45.9 ms for one box, 178 vs 699 ms for 16 boxes (``benchmarks/models.py``, same run).
 The small torch steps around it (prompt encoder, upsampling) run on one torch thread (restored after).
 ``backend="torch"`` or ``$SAMWIDGETS_LITEMEDSAM_BACKEND=torch`` forces torch for both encoder and decoder;
 the torch decoder reuses the dense positional encoding (computed once per predictor, it depends on
