@@ -47,7 +47,7 @@ class TokenMajorDecoder(nn.Module):
         t = mask_decoder.transformer
         if len(t.layers) != 2:
             raise ValueError("TokenMajorDecoder expects the two-block TwoWayTransformer of SAM")
-        _, c, h, w = dense_pe.shape
+        _, _, h, w = dense_pe.shape
         self.grid = (h, w)
         self.register_buffer("pe", dense_pe.detach().float().flatten(2)[0].t().contiguous().clone())  # (N, C)
         up = mask_decoder.output_upscaling

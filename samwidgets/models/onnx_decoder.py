@@ -28,7 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from samwidgets.models.onnx_encoder import OnnxUnavailable, cached_export, cpu_session, export_atomic
+from samwidgets.models.onnx_encoder import (
+    OnnxUnavailable,
+    cached_export,
+    cpu_session,
+    export_atomic,
+)
 
 GRAPH_VERSION = "tokenmajor-2"  # bump when litemedsam_decoder.TokenMajorDecoder or the wrappers change
 

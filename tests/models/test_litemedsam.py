@@ -195,7 +195,7 @@ def test_decoder_export_is_cached_on_disk(litemedsam, ct_lesion_slices):
 
 
 def test_torch_backend_forces_torch_decoder(litemedsam, monkeypatch):
-    import samwidgets.models as models
+    from samwidgets import models
     from samwidgets.models.litemedsam import LiteMedSAMPredictor
 
     assert LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id="x", backend="torch").decoder_backend == "torch"
