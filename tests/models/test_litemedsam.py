@@ -215,24 +215,17 @@ def test_mask_logits_prompt(litemedsam, ct_lesion_slices):
 
 
 def test_embedding_cache_hit(litemedsam, ct_lesion_slices):
+    import torch
+
+    from samwidgets.models.cache import EmbeddingCache
     from samwidgets.models.litemedsam import LiteMedSAMPredictor
 
-    class DictCache:
-        def __init__(self):
-            self.store = {}
-
-        def get(self, key, *, device=None):
-            return self.store.get(key)
-
-        def put(self, key, features):
-            self.store[key] = features
-
     pred = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id,
-                               cache=DictCache(), backend="torch")
+                               cache=EmbeddingCache(disk=False), backend="torch")
     image = ct_lesion_slices[0]["image"][200:264, 220:316]  # small slice: the encoder always runs at 256
     a, b = pred.encode(image), pred.encode(image.copy())
     assert pred.stats["encoder_calls"] == 1 and pred.stats["cache_hits"] == 1
-    assert a.key == b.key and b.features["image_embed"] is a.features["image_embed"]
+    assert a.key == b.key and torch.equal(b.features["image_embed"], a.features["image_embed"])
     c = pred.encode(image[::-1].copy())
     assert c.key != a.key and pred.stats["encoder_calls"] == 2
 

@@ -17,21 +17,11 @@ import pytest
 from cvpr24_reference import dice, ref_get_bbox256, reference_3d
 from samwidgets.errors import InputError, PromptError
 from samwidgets.models.litemedsam import LiteMedSAMPredictor
+from samwidgets.models.cache import EmbeddingCache
 from samwidgets.models.propagate import box_256_to_pixels, mask_box_256, propagate_box_3d, propagate_from_mask
 
 CASE = "ct_lesion_3d/deeplesion-medsam2/CT_Lesion_000002_03_01_035-047.npz"
 CROP_Y = slice(150, 450)
-
-
-class DictCache:
-    def __init__(self):
-        self.store = {}
-
-    def get(self, key, *, device=None):
-        return self.store.get(key)
-
-    def put(self, key, features):
-        self.store[key] = features
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +37,7 @@ def volume_case(shared_data):
 @pytest.fixture(scope="module")
 def predictor(litemedsam):
     """Same network and encoder backend as the session predictor, fresh counters, in-memory cache."""
-    pred = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id, cache=DictCache())
+    pred = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id, cache=EmbeddingCache(disk=False))
     pred.onnx_directory = litemedsam.onnx_directory
     return pred
 
