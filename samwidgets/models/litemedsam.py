@@ -195,10 +195,7 @@ class LiteMedSAMPredictor(BasePredictor):
                                       threads=self._torch.get_num_threads(), directory=self.onnx_directory)
             self.backend = "onnx"
         except OnnxUnavailable as exc:
-            if self._backend_request == "onnx":
-                raise ModelError(f"backend 'onnx' requested but unavailable: {exc}", where=self.name) from exc
-            warnings.warn(f"LiteMedSAM: ONNX Runtime encoder unavailable, using torch ({exc})", RuntimeWarning)
-            self.backend = "torch"
+            self.backend = self._onnx_unavailable("encoder", exc)
 
     def encode_input(self, x: np.ndarray) -> dict:
         """(1, 3, 256, 256) float32 -> {"image_embed": (1, 256, 64, 64) float32 tensor on self.device}."""
@@ -289,10 +286,14 @@ class LiteMedSAMPredictor(BasePredictor):
             self._no_mask_dense = np.ascontiguousarray(dense.detach().float().numpy())
             self.decoder_backend = "onnx"
         except OnnxUnavailable as exc:
-            if self._backend_request == "onnx":
-                raise ModelError(f"backend 'onnx' requested but unavailable: {exc}", where=self.name) from exc
-            warnings.warn(f"LiteMedSAM: ONNX Runtime decoder unavailable, using torch ({exc})", RuntimeWarning)
-            self.decoder_backend = "torch"
+            self.decoder_backend = self._onnx_unavailable("decoder", exc)
+
+    def _onnx_unavailable(self, part: str, exc: Exception) -> str:
+        """Raise when backend "onnx" was required; else warn and return "torch" (the fallback)."""
+        if self._backend_request == "onnx":
+            raise ModelError(f"backend 'onnx' requested but unavailable: {exc}", where=self.name) from exc
+        warnings.warn(f"LiteMedSAM: ONNX Runtime {part} unavailable, using torch ({exc})", RuntimeWarning)
+        return "torch"
 
     def _decode_onnx(self, embedding, pts, box_t, mask_t, n: int):
         """ONNX Runtime mask decoder, one prompt set per run (the prompt encoder stays in torch). The
