@@ -173,9 +173,26 @@ class Manifest:
         raise ManifestError(f"no case '{case_id}' (cases: {shown})", where=self.path)
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_manifest_path(path: str | Path) -> Path:
+    """``path`` as given when it exists; else, for a relative path, the same path under the repository
+    root, else a file of that name in ``data_manifests/`` (so notebooks, whose working directory is
+    ``notebooks/``, find ``data_manifests/sample.yaml``); else ``path`` unchanged (reads then fail with
+    "manifest file not found")."""
+    p = Path(str(path)).expanduser()
+    if p.is_file() or p.is_absolute():
+        return p
+    for candidate in (REPO_ROOT / p, REPO_ROOT / "data_manifests" / p.name):
+        if candidate.is_file():
+            return candidate
+    return p
+
+
 def read_manifest_yaml(path: str | Path) -> dict[str, Any]:
     """Parse a manifest file; ManifestError if it is missing, unreadable or not valid YAML."""
-    path = Path(path).expanduser()
+    path = resolve_manifest_path(path)
     if not path.is_file():
         raise ManifestError("manifest file not found", where=path)
     try:
@@ -240,7 +257,7 @@ def load_manifest(path: str | Path) -> Manifest:
     missing root or files, duplicate ids, unknown presets). Use :func:`validate_manifest` to also read
     every image and label.
     """
-    path = Path(path).expanduser()
+    path = resolve_manifest_path(path)
     data, cases, problems, _ = _collect(path)
     if problems:
         if data is None:  # missing or malformed file: re-raise the typed error as is
@@ -300,7 +317,7 @@ class ManifestReport:
 
 def inspect_manifest(path: str | Path, *, load: bool = True) -> ManifestReport:
     """Check a manifest like :func:`validate_manifest` and also return its cases and per-case facts."""
-    path = Path(path).expanduser()
+    path = resolve_manifest_path(path)
     _, cases, problems, bad = _collect(path)
     facts: dict[str, dict[str, Any]] = {}
     if load:

@@ -375,3 +375,16 @@ def test_fast_schema_check_agrees_with_the_full_validator():
         assert _is_valid_fast(data) == full_ok, data.get("dataset")
     assert all(_is_valid_fast(d if not isinstance(d.get("cases_glob"), dict) else {**d, "cases_glob": [d["cases_glob"]]})
                for d in shipped)
+
+
+def test_relative_manifest_paths_resolve_from_notebooks_folder(monkeypatch, tmp_path):
+    """Notebooks run with notebooks/ as working directory still find data_manifests/sample.yaml."""
+    from samwidgets.manifest import resolve_manifest_path
+
+    monkeypatch.chdir(REPO / "notebooks")
+    assert resolve_manifest_path("data_manifests/sample.yaml") == REPO / "data_manifests" / "sample.yaml"
+    assert resolve_manifest_path("sample.yaml") == REPO / "data_manifests" / "sample.yaml"
+    assert len(load_manifest("data_manifests/sample.yaml").cases) == 15
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ManifestError, match="not found"):
+        load_manifest("nothere.yaml")

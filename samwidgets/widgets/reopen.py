@@ -15,18 +15,18 @@ import math
 from pathlib import Path
 
 from samwidgets.errors import InputError
+from samwidgets.manifest import resolve_manifest_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def resolve_manifest(path) -> Path:
     """A manifest path as given if it exists, else relative to the repository root, else the name inside
-    ``data_manifests/`` (so notebooks run from notebooks/ find ``data_manifests/sample.yaml``)."""
-    p = Path(str(path)).expanduser()
-    for candidate in (p, REPO_ROOT / p, REPO_ROOT / "data_manifests" / p.name):
-        if candidate.is_file():
-            return candidate
-    raise InputError("manifest file not found (looked here, in the repository and in data_manifests/)", where=p)
+    ``data_manifests/`` (see :func:`samwidgets.manifest.resolve_manifest_path`); InputError if none."""
+    p = resolve_manifest_path(path)
+    if not p.is_file():
+        raise InputError("manifest file not found (looked here, in the repository and in data_manifests/)", where=p)
+    return p
 
 
 def _missing(value) -> bool:
