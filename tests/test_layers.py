@@ -16,7 +16,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "samwidgets"
 
 LAYER = {
-    "errors": 0, "atomic": 0, "bootstrap": 0, "__init__": 0, "__main__": 9,
+    "errors": 0, "atomic": 0, "paths": 0, "bootstrap": 0, "__init__": 0, "__main__": 9,
     "io": 1, "prompts": 1, "metrics": 1, "manifest": 1, "manifest_schema": 1, "manifest_build": 1,
     "models": 2,
     "evaluation": 3,

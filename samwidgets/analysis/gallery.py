@@ -150,9 +150,9 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
 
 
 def _load_predictor(model: str, *, device: str, cache_dir):
-    from samwidgets.analysis.sweep import cache_root
     from samwidgets.models import load
     from samwidgets.models.cache import EmbeddingCache
+    from samwidgets.paths import cache_root
 
     return load(model, device=device, cache=EmbeddingCache(cache_root(cache_dir) / "embeddings"))
 

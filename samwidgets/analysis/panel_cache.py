@@ -35,7 +35,7 @@ def _file_digest(path: str) -> str:
 def panel_path(cache_dir, row, *, replay: bool) -> Path:
     """Where the panel of results row ``row`` is cached under the cache root ``cache_dir``."""
     from samwidgets import __version__
-    from samwidgets.analysis.sweep import cache_root
+    from samwidgets.paths import cache_root
 
     fields = [str(row[c]) for c in ("dataset", "case", "label", "slice", "model", "protocol", "prompt_log")]
     ident = json.dumps([__version__, _file_digest(str(row["manifest"])), fields, bool(replay)])

@@ -22,14 +22,7 @@ import pandas as pd
 
 from samwidgets.analysis.results import check_results, load_results
 from samwidgets.errors import EvaluationError
-
-
-def cache_root(cache_dir=None) -> Path:
-    """The cache root: ``cache_dir``, else ``$SAMWIDGETS_CACHE_DIR``, else ``~/.cache/samwidgets``."""
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("SAMWIDGETS_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "samwidgets"
+from samwidgets.paths import cache_root
 
 
 def _as_list(value) -> list[str]:
@@ -97,9 +90,9 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
     path = root / "results" / f"{key}.parquet"
     if path.is_file():
         return SweepOutcome(load_results(path), path, True, key)
-    from samwidgets.evaluation import run_sweep
-
     import time
+
+    from samwidgets.evaluation import run_sweep
 
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

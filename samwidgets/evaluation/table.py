@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from samwidgets.atomic import atomic_write
 from samwidgets.errors import EvaluationError
 
 COLUMNS: dict[str, str] = {
@@ -93,16 +94,10 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Atomically (temporary file + os.replace) write ``df`` to ``path`` as parquet."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    table = normalise(df)
     try:
-        normalise(df).to_parquet(tmp, index=False)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise EvaluationError(f"cannot write the results table: {exc}", where=path) from exc
 
 

@@ -50,6 +50,7 @@ from samwidgets.models.cache_format import (
     load_or_create_secret,
     peek_header,
 )
+from samwidgets.paths import cache_root
 
 __all__ = ["EmbeddingCache", "ModelCache", "default_cache_dir", "SECRET_NAME"]
 
@@ -60,9 +61,7 @@ _KEY_RE = re.compile(r"[0-9a-f]{16,128}")
 
 def default_cache_dir() -> Path:
     """``$SAMWIDGETS_CACHE_DIR/embeddings``, else ``~/.cache/samwidgets/embeddings``."""
-    root = os.environ.get("SAMWIDGETS_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "samwidgets"
-    return base / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def _tensor_nbytes(features: dict) -> int:

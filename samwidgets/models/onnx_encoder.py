@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from samwidgets.atomic import atomic_write
+from samwidgets.paths import cache_root
 
 
 class OnnxUnavailable(RuntimeError):
@@ -36,9 +38,7 @@ class OnnxUnavailable(RuntimeError):
 
 def onnx_dir() -> Path:
     """``$SAMWIDGETS_CACHE_DIR/onnx``, else ``~/.cache/samwidgets/onnx``."""
-    root = os.environ.get("SAMWIDGETS_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "samwidgets"
-    return base / "onnx"
+    return cache_root() / "onnx"
 
 
 def export_key(*, weights_id: str, input_shape: tuple, tag: str) -> str:
@@ -84,22 +84,15 @@ def export_atomic(module, inputs: tuple, target: Path, *, input_names: list[str]
     to a temporary file in the same folder, fsync'ed and ``os.replace``'d into place."""
     import torch
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
-    os.close(fd)
-    try:
+    def export(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                module, tuple(inputs), tmp, dynamo=False, input_names=input_names, output_names=output_names,
-                dynamic_axes=dynamic_axes, opset_version=17, do_constant_folding=True,
+                module, tuple(inputs), str(tmp), dynamo=False, input_names=input_names,
+                output_names=output_names, dynamic_axes=dynamic_axes, opset_version=17, do_constant_folding=True,
             )
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    atomic_write(target, export)
 
 
 def cached_export(export, open_session, *, weights_id: str, input_shape: tuple, tag: str,

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from pathlib import Path
 
 import numpy as np
 
-from samwidgets.errors import InputError
 from samwidgets.atomic import atomic_write, write_json_atomic
+from samwidgets.errors import InputError
+from samwidgets.paths import cache_root
 
 FORMAT = "samwidgets.autosave"
 
@@ -114,5 +114,4 @@ def default_autosave_dir(opened) -> Path | None:
         name = f"{Path(p).name}-{hashlib.sha1(p.encode()).hexdigest()[:10]}"
     else:
         return None
-    root = Path(os.environ.get("SAMWIDGETS_CACHE_DIR") or Path.home() / ".cache" / "samwidgets")
-    return root / "autosave" / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    return cache_root() / "autosave" / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
