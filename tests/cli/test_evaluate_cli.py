@@ -8,7 +8,6 @@ import pytest
 from samwidgets.cli import main
 from samwidgets.evaluation import COLUMNS, tables_equal
 
-from conftest import need
 
 
 def test_unknown_protocol_lists_valid_ones(capsys, tmp_path):
@@ -32,9 +31,8 @@ def test_missing_manifest_is_one_line(capsys, tmp_path):
     assert code == 2 and "nowhere.yaml" in err and "Traceback" not in err
 
 
-def test_sample_sweep_writes_and_resumes(shared_data, repo_root, tmp_path, capsys):
-    manifest = repo_root / "data_manifests" / "sample.yaml"
-    need(manifest.is_file(), f"{manifest} not written yet")
+def test_sample_sweep_writes_and_resumes(repo_root, tmp_path, capsys):
+    manifest = repo_root / "data_manifests" / "sample.yaml"  # the embedded sample: no shared data needed
     out = tmp_path / "results.parquet"
     args = ["evaluate", "--manifest", str(manifest), "--model", "litemedsam", "--protocol", "box",
             "--protocol", "point_iterative:3", "--max-cases", "1", "--device", "cpu",
