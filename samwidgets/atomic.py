@@ -61,11 +61,6 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], *, suff
     return path
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Atomically replace ``path`` with ``data``."""
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
-
-
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Atomically replace ``path`` with ``text`` (UTF-8)."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -43,7 +43,7 @@ import numpy as np
 import yaml
 
 from samwidgets.errors import LabelError, ManifestError, SamwidgetsError
-from samwidgets.manifest_build import build_records
+from samwidgets.manifest_build import REPO_ROOT, build_records
 from samwidgets.manifest_schema import check_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -129,17 +129,10 @@ class Case:
             image = self.load_raw_image()
         raw = load_label_array(self.label, key=self.label_key)
         check_label_shape(image, raw, where=self.key)
-        masks = decode_label(raw, self.label_rule, where=self.key)
-        present = {}
-        for name, mask in masks.items():
-            mask = np.asarray(mask, dtype=bool)
-            check_label_shape(image, mask, where=self.key)
-            if mask.any():
-                present[name] = mask
-        if not present:
-            raise LabelError(f"label file {self.label.name} has no labelled voxels under the manifest's rule",
-                             where=self.key)
-        return present
+        masks = decode_label(raw, self.label_rule, where=self.key)  # bool, non-empty; LabelError if none
+        for mask in masks.values():
+            check_label_shape(image, mask, where=self.key)  # RGB-vs-volume ambiguity of the raw shape
+        return masks
 
     def load(self) -> tuple["Image", dict[str, np.ndarray]]:
         """(image with preset applied, labels): each file read once."""
@@ -171,9 +164,6 @@ class Manifest:
                 return case
         shown = ", ".join(c.case_id for c in self.cases[:20]) + (" ..." if len(self.cases) > 20 else "")
         raise ManifestError(f"no case '{case_id}' (cases: {shown})", where=self.path)
-
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def resolve_manifest_path(path: str | Path) -> Path:

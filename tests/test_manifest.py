@@ -359,7 +359,7 @@ def test_manifest_layer_imports_no_torch_or_widgets():
 
 def test_fast_schema_check_agrees_with_the_full_validator():
     """The quick fastjsonschema pass says yes exactly when jsonschema finds no problem."""
-    from samwidgets.manifest_schema import MANIFEST_SCHEMA, _is_valid_fast, _validator
+    from samwidgets.manifest_schema import _is_valid_fast, _validator
 
     shipped = [yaml.safe_load(p.read_text()) for p in sorted(MANIFESTS.glob("*.yaml"))]
     broken = [

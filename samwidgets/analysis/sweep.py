@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from samwidgets.analysis.results import check_results, load_results
+from samwidgets.atomic import atomic_write
 from samwidgets.errors import EvaluationError
 from samwidgets.paths import cache_root
 
@@ -100,9 +101,7 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
     df = run_sweep(first_cases_per_dataset(manifests, max_cases, only_3d=only_3d), models, protocols, out=tmp, max_cases=None,
                    seed=seed, device=device, cache=_embedding_cache(root), progress=progress)
     df = check_results(df, where="run_sweep")
-    if not tmp.is_file():
-        df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    os.replace(tmp, path)  # run_sweep(out=tmp) has written the table atomically
     return SweepOutcome(df, path, False, key, time.perf_counter() - started)
 
 
@@ -143,7 +142,4 @@ def _embedding_cache(root: Path):
 
 def save_table(df: pd.DataFrame, path) -> Path:
     """Write the results table a report used next to it (parquet), creating the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(path, index=False)
-    return path
+    return atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))

@@ -151,14 +151,12 @@ def run_protocol(
     gt = np.asarray(gt, bool)
     kind = protocol.kind
     t0 = time.perf_counter()
-    if kind == "box":
+    if kind in ("box", "microsam_box"):
         prompts = [Prompt(box_xyxy=box_from_mask(gt))]
     elif kind == "box_jitter":
         prompts = [Prompt(box_xyxy=box_from_mask(gt, jitter=BOX_JITTER_PX, rng=rng))]
     elif kind in ("point", "point_iterative", "microsam_point"):
         prompts = [first_click(gt, rng=rng)]
-    elif kind == "microsam_box":
-        prompts = [Prompt(box_xyxy=box_from_mask(gt))]
     elif kind == "mazurowski":
         prompts = mazurowski_prompts(gt, protocol.n, rng=rng)
     else:

@@ -96,7 +96,6 @@ def _load_models(models, *, device: str, cache) -> list[tuple[str, object]]:
     names = set()
     from samwidgets.models import load
 
-    _check_model_names(models)
     for m in models:
         if isinstance(m, str):
             pred = load(m, device=device, cache=_make_cache(cache))

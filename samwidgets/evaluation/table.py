@@ -47,8 +47,6 @@ COLUMNS: dict[str, str] = {
     "seconds": "float64", "encode_seconds": "float64", "failure_type": "str", "prompt_log": "str",
     "error": "str", "seed": "int64",
 }
-#: the columns that identify a row (everything but the measured values)
-KEY_COLUMNS = ("manifest", "case", "label", "slice", "model", "protocol", "step", "seed")
 SORT_COLUMNS = ["manifest", "case_index", "case", "model", "label", "slice", "protocol", "step"]
 
 

@@ -89,7 +89,7 @@ def check_prompts(
         if logits.ndim != 3 or logits.shape[-2:] != (256, 256):
             raise PromptError(f"mask_logits must be (256, 256) or (B, 256, 256), got {np.shape(mask_logits)}", where="mask_logits")
     sizes = {a.shape[0] for a in (pts, boxes, logits) if a is not None}
-    if len(sizes) > 1 and 1 not in sizes or len(sizes - {1}) > 1:
+    if len(sizes - {1}) > 1:  # batch sizes must agree; a single prompt set broadcasts
         raise PromptError(f"prompt batch sizes differ: {sorted(sizes)}", where="prompt")
     n = max(sizes)
     if pts is not None and pts.shape[0] != n:

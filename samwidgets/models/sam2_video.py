@@ -169,10 +169,3 @@ def build_video(name: str = "sam2_t", *, checkpoint=None, device: str = "auto") 
     config_for(spec.arch)
     model, _, sha = build_from_checkpoint(lambda: build_network(spec.arch, video=True), spec, checkpoint)
     return Sam2VolumePropagator(model, name=name, device=dev, weights_id=sha)
-
-
-def propagate_volume(volume, *, model: str = "sam2_t", checkpoint=None, device: str = "auto",
-                     z: int | None = None, box_xyxy=None, points_xy=None, point_labels=None) -> np.ndarray:
-    """One-call form: build the propagator and segment ``volume``; see :meth:`Sam2VolumePropagator.propagate`."""
-    prop = build_video(model, checkpoint=checkpoint, device=device)
-    return prop.propagate(volume, z=z, box_xyxy=box_xyxy, points_xy=points_xy, point_labels=point_labels)

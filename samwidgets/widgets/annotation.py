@@ -39,9 +39,6 @@ class AnnotationMixin:
             self.label_names.append(name)
         return self.label_names.index(name) + 1
 
-    def label_name(self, label) -> str:
-        return self.label_names[self.label_id(label) - 1]
-
     def _label_plane(self, z: int) -> np.ndarray:
         return self.labels[z] if self.is_3d else self.labels
 
@@ -145,12 +142,6 @@ class AnnotationMixin:
             raise InputError("unknown format: use .json, .nii.gz, .nii, .png or .npz", where=path)
         write_json_atomic(path.with_name(path.name + ".labels.json"),
                           {str(i + 1): n for i, n in enumerate(self.label_names)})
-        return path
-
-    def save_prompt_log(self, path) -> Path:
-        """Write :attr:`prompt_log` as JSON (atomically)."""
-        path = Path(path)
-        write_json_atomic(path, self.prompt_log)
         return path
 
     def _autosave(self) -> None:

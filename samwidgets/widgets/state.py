@@ -85,14 +85,6 @@ class History:
             del self._undo[0]
         self._redo.clear()
 
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-    @property
-    def can_redo(self) -> bool:
-        return bool(self._redo)
-
     def pop_undo(self) -> Change | None:
         if not self._undo:
             return None
