@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
     from samwidgets.models import load
     from samwidgets.widgets import SliceViewer, render
-    from samwidgets.widgets.reopen import REPO_ROOT
+    from samwidgets.manifest import REPO_ROOT
     from samwidgets.widgets.drawing import png_bytes
 
     predictor = load("litemedsam", device=args.device)

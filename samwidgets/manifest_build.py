@@ -27,6 +27,9 @@ _COMPOUND_SUFFIXES = (".nii.gz", ".tar.gz")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the repository (a source checkout) holding samwidgets/
+
+
 def default_shared_data() -> Path:
     """``$SAMWIDGETS_SHARED_DATA`` if set, else the ``shared/data`` folder beside the repository.
 
@@ -36,7 +39,7 @@ def default_shared_data() -> Path:
     value = os.environ.get(SHARED_DATA_VAR)
     if value:
         return Path(value).expanduser()
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return REPO_ROOT.parent / "shared" / "data"
 
 
 def expand_root(root: str, manifest_dir: Path) -> tuple[Path | None, str | None]:

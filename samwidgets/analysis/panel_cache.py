@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from samwidgets.atomic import atomic_write
 
 _DIGESTS: dict[tuple, str] = {}
 
@@ -49,13 +50,11 @@ def _pack(mask):
 
 def save_panel(path: Path, *, z: int, image: np.ndarray, gt: np.ndarray, pred, prompts: list, note: str) -> None:
     """Write one panel atomically; an OS error only costs a recompute next time."""
+    extra = {} if pred is None else {"pred": _pack(pred)}
+    meta = np.frombuffer(json.dumps({"prompts": prompts, "note": note}).encode(), np.uint8)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")
-        extra = {} if pred is None else {"pred": _pack(pred)}
-        np.savez(tmp, z=np.int64(z), image=np.asarray(image), gt=_pack(gt), hw=np.asarray(gt.shape),
-                 meta=np.frombuffer(json.dumps({"prompts": prompts, "note": note}).encode(), np.uint8), **extra)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: np.savez(tmp, z=np.int64(z), image=np.asarray(image), gt=_pack(gt),
+                                                hw=np.asarray(gt.shape), meta=meta, **extra))
     except OSError:
         pass
 

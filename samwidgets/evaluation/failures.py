@@ -21,8 +21,8 @@ Rows that could not be computed get ``error``; protocols not applicable to a cas
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
+from samwidgets.io.components import connected_components
 from samwidgets.metrics import dice
 
 #: a prediction with at least this Dice is "ok"
@@ -40,7 +40,7 @@ FAILURE_TYPES = ("ok", "under_segmentation", "leak", "wrong_object", "fragmented
 
 
 def _component_sizes(mask: np.ndarray) -> np.ndarray:
-    labels, n = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, bool))
+    labels, n = connected_components(mask)
     return np.bincount(labels.ravel(), minlength=n + 1)[1:]
 
 

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from samwidgets.errors import ImageReadError
-from samwidgets.io._common import as_path, check_numeric, detect_format
+from samwidgets.io._common import as_path, detect_format
 from samwidgets.io.image import Image
 from samwidgets.io.nifti import Volume
 
@@ -78,7 +78,7 @@ def load_label_array(path: str | os.PathLike, *, key: str = "gts", reorient: boo
         from samwidgets.io.raster import read_raster_array
 
         return read_raster_array(p)
-    return check_numeric(load_image(p).array, p)
+    return load_image(p).array  # DICOM: read_dicom has already checked the values
 
 
 def open_volume(path: str | os.PathLike) -> Volume:

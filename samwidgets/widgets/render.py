@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from samwidgets.io.presets import window
+
 PREDICTION_RGB = (0, 255, 255)     # the current mask: cyan fill
 PREDICTION_ALPHA = 0.45
 GROUND_TRUTH_RGB = (255, 215, 0)   # ground truth: yellow outline
@@ -104,11 +106,9 @@ def window_lut(level: float, width: float) -> np.ndarray:
 
 
 def window_values(values: np.ndarray, *, level: float, width: float) -> np.ndarray:
-    """Window any numeric array to uint8 (display only; see :func:`window_lut`)."""
-    width = max(float(width), 1e-6)
-    lo = float(level) - width / 2.0
-    out = (np.clip(np.asarray(values, np.float64), lo, lo + width) - lo) * (255.0 / width)
-    return np.floor(out).astype(np.uint8)
+    """Window any numeric array to uint8 (display only; see :func:`window_lut`): :func:`samwidgets.io.window`
+    with the width kept above zero."""
+    return window(values, level=level, width=max(float(width), 1e-6))
 
 
 def base_rgba(plane: np.ndarray, view: View, *, level: float | None = None, width: float | None = None) -> np.ndarray:

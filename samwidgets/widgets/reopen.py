@@ -17,7 +17,6 @@ from pathlib import Path
 from samwidgets.errors import InputError
 from samwidgets.manifest import resolve_manifest_path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def resolve_manifest(path) -> Path:

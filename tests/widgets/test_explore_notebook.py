@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from samwidgets.widgets import explore
-from samwidgets.widgets.reopen import REPO_ROOT, resolve_manifest
+from samwidgets.manifest import REPO_ROOT
+from samwidgets.widgets.reopen import resolve_manifest
 from widgets.fakes import FakePredictor
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "explore.ipynb"

@@ -10,7 +10,7 @@ import pytest
 
 import samwidgets
 from samwidgets.errors import InputError, PromptError
-from samwidgets.widgets.reopen import REPO_ROOT
+from samwidgets.manifest import REPO_ROOT
 from widgets.fakes import FakePredictor
 
 SAMPLE = REPO_ROOT / "data_manifests" / "sample.yaml"
