@@ -70,6 +70,8 @@ class DrawingMixin:
     def _draw_base(self) -> None:
         s = self.session
         key = (s.z, self.level, self.width, self.view.key())
+        if key == self._base_shown:  # a prompt changed, not the image: the canvas already shows it
+            return
         png = self._base_cache.get(key)
         if png is None:
             rgba = render.base_rgba(s.image.slice2d(s.z) if s.is_3d else s.image.array, self.view,
@@ -79,6 +81,7 @@ class DrawingMixin:
                 self._base_cache.clear()
             self._base_cache[key] = png
         put_rgba(self.canvas[0], None, png=png)
+        self._base_shown = key
 
     def _draw_overlay(self) -> None:
         s = self.session

@@ -103,6 +103,7 @@ class SliceViewer(DrawingMixin, W.VBox):
         self.background = bool(background)
         self._task: threading.Thread | None = None
         self._base_cache: dict[tuple, bytes] = {}
+        self._base_shown = None     # key of the image layer the canvas shows: unchanged -> nothing resent
         self._overlay_cache: dict[tuple, tuple | None] = {}
         self._wire()
         s.on_change(self._on_session_change)
@@ -162,11 +163,7 @@ class SliceViewer(DrawingMixin, W.VBox):
         ui.save.on_click(lambda _: self.save())
 
     def _on_session_change(self, what: str) -> None:
-        if what == "slice":
-            if self.ui.slider.value != self.session.z:
-                self.ui.slider.value = self.session.z
-            self.redraw()
-        elif what in ("prompts", "labels"):
+        if what in ("slice", "prompts", "labels"):
             if self.ui.slider.value != self.session.z:
                 self.ui.slider.value = self.session.z
             self.redraw()

@@ -167,6 +167,22 @@ def test_images_reach_the_canvas_losslessly(monkeypatch):
     assert (overlay[~inside][:, 3] == 0).all()
 
 
+def test_a_click_does_not_resend_the_image_layer_but_a_slice_change_does(monkeypatch):
+    sent = Sent(monkeypatch)
+    vol = volume()
+    v = SliceViewer(vol, model=FakePredictor(), background=False, canvas_size=80)  # scale 1
+    is_base = lambda p, z: p.shape == (64, 80, 4) and np.array_equal(p[..., 0], vol[z])  # noqa: E731
+    z = v.session.z
+    assert sum(is_base(p, z) for p in sent.pngs) == 1
+    sent.pngs.clear()
+    v.session.click(30, 20)
+    v.session.box(10, 10, 50, 40)
+    v.session.undo()
+    assert sent.pngs and not any(is_base(p, z) for p in sent.pngs)  # overlays only
+    v.set_slice(z + 1)
+    assert sum(is_base(p, z + 1) for p in sent.pngs) == 1
+
+
 def test_window_drag_and_zoom_pan(viewer):
     viewer.ui.mode.value = "window"
     fire(viewer, "mouse_down", x=50, y=50)
