@@ -116,3 +116,34 @@ def replay_events(session, events: list[dict], *, accept: bool = True) -> None:
         elif op in ("accept", "propagate"):
             session._history.push(Change(op, slice=session.z))
             session._record(op, **{k: v for k, v in ev.items() if k != "op"})
+
+
+class PromptLogMixin:
+    """The Session's prompt log: :attr:`prompt_log` and :meth:`replay` (state lives in the Session:
+    ``_events``, ``shape``, ``source``, ``model_name``, the embedder and the change listeners)."""
+
+    @property
+    def prompt_log(self) -> dict:
+        """The JSON-safe log of every edit so far (see samwidgets.widgets.prompt_log)."""
+        return make_log(self._events, image_shape=self.shape, source=self.source, model=self.model_name)
+
+    def replay(self, log, *, accept: bool = True) -> None:
+        """Re-apply a prompt log (dict, JSON text or .json path; session or results-table format) onto this
+        image. accept=False skips accept/propagate events (used when the labels are restored from a file).
+
+        Masks are decoded lazily (only where an accepted mask or a candidate choice needs one, and for the
+        slice shown), listeners hear one "slice" change at the end, not one per event.
+        """
+        events, shape = parse_log(log)
+        if shape is not None and tuple(shape) != tuple(self.shape):
+            raise PromptError(f"the log was made on an image of shape {tuple(shape)}, this one is {self.shape}",
+                              where="prompt log")
+        self._replaying = True
+        try:
+            replay_events(self, events, accept=accept)
+        finally:
+            self._replaying = False
+            if self._embedder.background:
+                self._embedder.request(self.z)
+                self._embedder.prefetch(self.z, self.prefetch)
+            self._notify("slice")

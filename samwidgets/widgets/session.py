@@ -24,7 +24,7 @@ import numpy as np
 from samwidgets.errors import InputError, PromptError, SamwidgetsError
 from samwidgets.widgets.annotation import AnnotationMixin
 from samwidgets.widgets.embedder import Embedder
-from samwidgets.widgets.prompt_log import make_log, parse_log, replay_events
+from samwidgets.widgets.prompt_log import PromptLogMixin
 from samwidgets.widgets.sources import as_image, normalise_ground_truth, spatial_shape
 from samwidgets.widgets.state import Change, History, SliceState
 
@@ -47,7 +47,7 @@ def _load_model(model, device: str, cache):
     return model
 
 
-class Session(AnnotationMixin):
+class Session(AnnotationMixin, PromptLogMixin):
     """State and logic of one interactive segmentation session on one image.
 
     image:        an :class:`~samwidgets.io.image.Image` or array (y, x[, 3]) / (z, y, x[, 3]).
@@ -385,32 +385,6 @@ class Session(AnnotationMixin):
     def _record(self, op: str, **event) -> None:
         self._events.append({"op": op, **event})
         self._autosave()
-
-    @property
-    def prompt_log(self) -> dict:
-        """The JSON-safe log of every edit so far (see samwidgets.widgets.prompt_log)."""
-        return make_log(self._events, image_shape=self.shape, source=self.source, model=self.model_name)
-
-    def replay(self, log, *, accept: bool = True) -> None:
-        """Re-apply a prompt log (dict, JSON text or .json path; session or results-table format) onto this
-        image. accept=False skips accept/propagate events (used when the labels are restored from a file).
-
-        Masks are decoded lazily (only where an accepted mask or a candidate choice needs one, and for the
-        slice shown), listeners hear one "slice" change at the end, not one per event.
-        """
-        events, shape = parse_log(log)
-        if shape is not None and tuple(shape) != tuple(self.shape):
-            raise PromptError(f"the log was made on an image of shape {tuple(shape)}, this one is {self.shape}",
-                              where="prompt log")
-        self._replaying = True
-        try:
-            replay_events(self, events, accept=accept)
-        finally:
-            self._replaying = False
-            if self._embedder.background:
-                self._embedder.request(self.z)
-                self._embedder.prefetch(self.z, self.prefetch)
-            self._notify("slice")
 
     def close(self) -> None:
         """Stop the background embedding thread."""
