@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from samwidgets.analysis.panel_cache import load_panel, panel_path, save_panel
 from samwidgets.analysis.results import parse_prompt_log
+from samwidgets.prompts.volume import box3d_from_mask, middle_slice
 
 
 @dataclass
@@ -54,8 +55,7 @@ def display_slice(row, gt_volume: np.ndarray | None = None) -> int:
         if log.get(key) is not None and int(log[key]) >= 0:
             return int(log[key])
     if gt_volume is not None and gt_volume.ndim == 3 and gt_volume.any():
-        zs = np.flatnonzero(gt_volume.reshape(gt_volume.shape[0], -1).any(axis=1))
-        return int((zs[-1] - zs[0]) / 2 + zs[0])
+        return middle_slice(box3d_from_mask(gt_volume))
     return 0
 
 

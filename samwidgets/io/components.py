@@ -35,11 +35,13 @@ def connected_components(mask, *, connectivity: int | None = None) -> tuple[np.n
     return labels.astype(np.int32, copy=False), int(n)
 
 
-def components_by_size(mask, *, connectivity: int | None = None) -> list[np.ndarray]:
-    """The connected components of ``mask`` as bool masks of its shape, largest first (ties: scan order)."""
+def components_by_size(mask, *, connectivity: int | None = None,
+                       max_components: int | None = None) -> list[np.ndarray]:
+    """The connected components of ``mask`` as bool masks of its shape, largest first (ties: scan order);
+    ``max_components`` keeps only the largest ones (and builds no mask for the rest)."""
     labels, n = connected_components(mask, connectivity=connectivity)
     if n == 0:
         return []
     sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    order = np.argsort(-sizes, kind="stable")
+    order = np.argsort(-sizes, kind="stable")[:max_components]
     return [labels == (int(i) + 1) for i in order]

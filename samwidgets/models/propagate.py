@@ -33,6 +33,7 @@ import numpy as np
 
 from samwidgets.errors import InputError, PromptError
 from samwidgets.models.litemedsam import resize_longest_side
+from samwidgets.prompts.volume import middle_slice
 
 SCALE = 256
 BBOX_SHIFT = 3
@@ -129,7 +130,7 @@ def propagate_box_3d(predictor, volume, box3d, *, shift: int = BBOX_SHIFT) -> np
         if not (np.isfinite(boxes[i]).all() and z0 <= z1 and z1 >= 0 and z0 <= depth - 1):
             raise PromptError(f"3D box {boxes[i].tolist()} has z range outside the {depth} slices or inverted",
                               where="box3d")
-        z_mid = int((z1 - z0) / 2 + z0)
+        z_mid = middle_slice(boxes[i])
         lo, hi = max(int(z0), 0), min(int(z1), depth - 1)
         z_mid = min(max(z_mid, lo), hi)
         up = list(range(z_mid, hi + 1))

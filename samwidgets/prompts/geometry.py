@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from samwidgets.errors import PromptError
+from samwidgets.io.components import components_by_size
 
 #: maximum random shift, in pixels, of each box side for the jittered box (SAM2 medical benchmark)
 BOX_JITTER_PX = 5
@@ -36,15 +37,7 @@ def components(mask: np.ndarray, *, max_components: int | None = None) -> list[n
     mask: (y, x) bool. Returns a list of (y, x) bool masks; ties in size keep raster order of the
     component labels. ``max_components`` keeps only the largest ones.
     """
-    m = _as_mask2d(mask)
-    labels, n = ndimage.label(m, structure=np.ones((3, 3), bool))
-    if n == 0:
-        return []
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    order = sorted(range(n), key=lambda i: (-int(sizes[i]), i))
-    if max_components is not None:
-        order = order[:max_components]
-    return [labels == (i + 1) for i in order]
+    return components_by_size(_as_mask2d(mask), max_components=max_components)
 
 
 def distance_map(mask: np.ndarray) -> np.ndarray:
