@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from samwidgets import __version__
-from samwidgets.atomic import fsync_dir
+from samwidgets.atomic import fsync_dir, write_text_atomic
 from samwidgets.errors import CheckpointError
 from samwidgets.models.registry import ModelSpec, get_spec
 
@@ -233,12 +233,9 @@ def _download(spec: ModelSpec, source: str, target: Path, *, progress: bool, tim
 
 def _write_sidecar(target: Path, digest: str) -> None:
     side = sidecar_path(target)
-    tmp = side.with_name(f".{side.name}.{os.getpid()}.part")
     try:
-        tmp.write_text(f"{digest}  {target.name}\n")
-        os.replace(tmp, side)
+        write_text_atomic(side, f"{digest}  {target.name}\n")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"cannot record the checkpoint's sha256: {exc}", where=side) from exc
 
 
