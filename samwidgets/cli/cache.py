@@ -58,16 +58,6 @@ def _help(parser) -> int:
 
 
 # -- library-level helpers (usable from notebooks) --------------------------------------------------
-def slice_key(predictor, plane) -> str:
-    """The cache key ``predictor.encode(plane)`` would use, computed without running the encoder."""
-    from samwidgets.models.checks import check_image
-    from samwidgets.models.predictor import embedding_key
-
-    x, _ = predictor.preprocess(check_image(plane))
-    return embedding_key(x, model=predictor.name, weights=predictor.weights_id,
-                         version=predictor.preprocess_version)
-
-
 def precompute(
     cases: Iterable,
     predictor,
@@ -96,10 +86,11 @@ def precompute(
                 bar.refresh()
                 for z in range(image.n_slices):
                     plane = image.slice2d(z)
-                    if cache.contains(slice_key(predictor, plane)):
+                    prepared = predictor.prepare(plane)  # preprocessed and hashed once per slice
+                    if cache.contains(prepared.key):
                         summary["skipped"] += 1
                     else:
-                        predictor.encode(plane)
+                        predictor.encode_prepared(prepared)
                         summary["encoded"] += 1
                     summary["slices"] += 1
                     bar.update(1)

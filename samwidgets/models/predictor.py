@@ -18,12 +18,22 @@ model name, weights hash and preprocessing version) and only runs the encoder on
 from __future__ import annotations
 
 import hashlib
+from typing import NamedTuple
 
 import numpy as np
 
 from samwidgets.errors import ModelError, SamwidgetsError
 from samwidgets.models.base import Embedding, Prediction
 from samwidgets.models.checks import check_image, check_prompts
+
+
+class Prepared(NamedTuple):
+    """A slice ready for the encoder: original (H, W), the model input, its (h, w) before padding, cache key."""
+
+    shape: tuple[int, int]
+    x: np.ndarray
+    input_size: tuple[int, int]
+    key: str
 
 
 def embedding_key(x: np.ndarray, *, model: str, weights: str, version: str) -> str:
@@ -59,11 +69,21 @@ class BasePredictor:
         raise NotImplementedError
 
     # -- public API ---------------------------------------------------------------------------
-    def encode(self, image: np.ndarray) -> Embedding:
-        """Embed one slice (H, W) or (H, W, 3); cached by the preprocessed input when a cache is set."""
+    def prepare(self, image: np.ndarray) -> Prepared:
+        """Validate and preprocess one slice and compute its cache key, without running the encoder
+        (``cache precompute`` checks the key, then hands the result to :meth:`encode_prepared`)."""
         image = check_image(image)
         x, input_size = self.preprocess(image)
         key = embedding_key(x, model=self.name, weights=self.weights_id, version=self.preprocess_version)
+        return Prepared(image.shape[:2], x, input_size, key)
+
+    def encode(self, image: np.ndarray) -> Embedding:
+        """Embed one slice (H, W) or (H, W, 3); cached by the preprocessed input when a cache is set."""
+        return self.encode_prepared(self.prepare(image))
+
+    def encode_prepared(self, prepared: Prepared) -> Embedding:
+        """:meth:`encode` of a slice already through :meth:`prepare`."""
+        shape, x, input_size, key = prepared
         features = self.cache.get(key, device=self.device) if self.cache is not None else None
         if features is None:
             try:
@@ -80,7 +100,7 @@ class BasePredictor:
         return Embedding(
             model=self.name,
             features=features,
-            original_size=(int(image.shape[0]), int(image.shape[1])),
+            original_size=(int(shape[0]), int(shape[1])),
             input_size=(int(input_size[0]), int(input_size[1])),
             key=key,
         )
