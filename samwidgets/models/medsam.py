@@ -28,7 +28,7 @@ import numpy as np
 from samwidgets.models.checkpoints import build_from_checkpoint
 from samwidgets.models.device import resolve_device
 from samwidgets.models.predictor import BasePredictor
-from samwidgets.models.sam import build_network
+from samwidgets.models.sam import build_network, run_sam_decoder
 
 IMG_SIZE = 1024
 
@@ -96,15 +96,8 @@ class MedSamPredictor(BasePredictor):
             box_t = box_t[:, None, :]  # (B, 1, 4) as in the reference
         if logits is not None:
             mask_t = torch.as_tensor(logits, dtype=torch.float, device=self.device)[:, None]
+        low_res, iou = run_sam_decoder(self.model, self.device, embedding, None, box_t, mask_t, False)
         with torch.inference_mode():
-            sparse, dense = self.model.prompt_encoder(points=None, boxes=box_t, masks=mask_t)
-            low_res, iou = self.model.mask_decoder(
-                image_embeddings=embedding.features["image_embed"].to(self.device),
-                image_pe=self.model.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=False,
-            )
             prob = F.interpolate(torch.sigmoid(low_res), size=(h, w), mode="bilinear", align_corners=False)
             masks = prob > 0.5
         return masks.cpu().numpy(), iou.float().cpu().numpy(), low_res.float().cpu().numpy()

@@ -58,6 +58,22 @@ def build_network(arch: str):
     return sam_model_registry[arch](checkpoint=None)
 
 
+def run_sam_decoder(model, device, embedding, coords, box_t, mask_t, multimask: bool):
+    """prompt_encoder + mask_decoder of a segment_anything ``Sam`` (SAM or MedSAM weights) for B prompt
+    sets in the model's 1024 frame -> (low-res logits (B, K, 256, 256), iou (B, K)) torch tensors."""
+    import torch
+
+    with torch.inference_mode():
+        sparse, dense = model.prompt_encoder(points=coords, boxes=box_t, masks=mask_t)
+        return model.mask_decoder(
+            image_embeddings=embedding.features["image_embed"].to(device),
+            image_pe=model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+        )
+
+
 class SamPredictorAdapter(BasePredictor):
     """SAM (any ViT size) as a :class:`BasePredictor`. ``model`` is a ``segment_anything.modeling.Sam``."""
 
@@ -115,19 +131,7 @@ class SamPredictorAdapter(BasePredictor):
         return coords, box_t, mask_t
 
     def _run_decoder(self, embedding, coords, box_t, mask_t, multimask):
-        """prompt_encoder + mask_decoder for B prompt sets -> (low-res logits (B, K, 256, 256), iou (B, K))."""
-        import torch
-
-        with torch.inference_mode():
-            sparse, dense = self.model.prompt_encoder(points=coords, boxes=box_t, masks=mask_t)
-            low_res, iou = self.model.mask_decoder(
-                image_embeddings=embedding.features["image_embed"].to(self.device),
-                image_pe=self.model.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask,
-            )
-        return low_res, iou
+        return run_sam_decoder(self.model, self.device, embedding, coords, box_t, mask_t, multimask)
 
     def decode_batch(self, embedding, points, labels, boxes, logits, multimask):
         """Batched decode as ``SamPredictor.predict_torch``; see the module docstring.
