@@ -14,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+#: ``Image.meta["axes"]`` of a video clip: the first axis is time, (t, y, x[, c]) (see samwidgets.io.video)
+TIME_AXES = "tyx"
+
 
 @dataclass
 class Image:
@@ -37,6 +40,11 @@ class Image:
     def is_rgb(self) -> bool:
         """True when the last axis holds 3 colour channels."""
         return self.array.ndim in (3, 4) and self.array.shape[-1] == 3 and self.array.ndim - 1 == len(self.spacing)
+
+    @property
+    def is_video(self) -> bool:
+        """True for a clip whose first axis is time: (t, y, x[, 3]) (a 3D image in every other respect)."""
+        return self.meta.get("axes") == TIME_AXES
 
     @property
     def is_3d(self) -> bool:

@@ -1,0 +1,273 @@
+"""Video clips: a folder of frames, the YouTube-VOS / DAVIS layout, and video files -> one :class:`Clip`.
+
+A clip's frames are one :class:`~samwidgets.io.image.Image` whose array has a TIME axis first:
+(t, y, x) for grey or (t, y, x, 3) for colour, ``meta["axes"] == "tyx"`` (:data:`TIME_AXES`, see
+``Image.is_video``), spacing (1.0, sy, sx) with sy = sx = 1.0 pixel (video files carry no pixel size) and
+``meta["fps"]`` when known. Ground-truth labels may exist on some frames only: ``Clip.labels`` maps a
+frame index to its raw (y, x) label array (palette indices for VOS/DAVIS palette PNGs, values as stored
+otherwise).
+
+Readers (every failure is an :class:`~samwidgets.errors.ImageReadError` naming the file or folder):
+
+* :func:`read_frame_folder`: image files of one folder (.png, .jpg, .jpeg, .bmp, .tif, .tiff), in natural
+  order of their names (``f2`` before ``f10``); optional ``masks`` folder whose files are matched to frames
+  by name stem;
+* :func:`read_vos`: ``<root>/JPEGImages/<video>/*.jpg`` + ``<root>/Annotations/<video>/*.png`` (palette
+  masks, index 0 = background, 1..N = objects) + optional ``<root>/meta.json`` (YouTube-VOS: object
+  categories and annotated frames). A root whose ``JPEGImages`` holds the frames directly (one video,
+  as in ``../shared/data/ultrasound_video``) is read too; its name comes from ``meta.json``;
+* :func:`read_video_file`: .mp4 / .avi / .mov / .mkv through PyAV (extra ``video``), every frame decoded
+  to RGB (t, y, x, 3) uint8.
+
+:func:`load_clip` dispatches on the path. This module never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from samwidgets.errors import ImageReadError, MissingExtraError
+from samwidgets.io._common import as_path, check_numeric, wrap_read
+from samwidgets.io.image import TIME_AXES, Image
+
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+#: upper bound on frames read from one clip (a guard against decoding hours of video by mistake)
+MAX_FRAMES = 20000
+#: upper bound on the decoded pixels of a clip (frames x height x width)
+MAX_PIXELS = 4_000_000_000
+
+
+@dataclass
+class Clip:
+    """A video clip with ground truth on some frames.
+
+    image:       frames as an :class:`Image` with array (t, y, x[, 3]) and ``meta["axes"] == "tyx"``.
+    frame_names: one name per frame (file stem, or ``"%06d" % t`` for a video file).
+    labels:      frame index -> raw (y, x) label array of that frame; frames without an entry are unannotated.
+    objects:     object id -> category name (from meta.json where there is one), e.g. {1: "tumor"}.
+    name:        the clip's name (video id, folder or file stem).
+    """
+
+    image: Image
+    frame_names: tuple[str, ...]
+    labels: dict[int, np.ndarray] = field(default_factory=dict)
+    objects: dict[int, str] = field(default_factory=dict)
+    name: str = ""
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.image.array.shape[0])
+
+    @property
+    def annotated_frames(self) -> list[int]:
+        """Sorted frame indices that carry a label."""
+        return sorted(self.labels)
+
+    def mask(self, t: int, value: int | None = None) -> np.ndarray:
+        """(y, x) bool mask of frame ``t``: ``label == value``, or ``label > 0`` when value is None.
+        Raises KeyError for an unannotated frame."""
+        lab = self.labels[t]
+        return lab > 0 if value is None else lab == value
+
+    def masks(self, value: int | None = None) -> np.ndarray:
+        """(t, y, x) bool: the masks of annotated frames, all False elsewhere (see ``annotated_frames``)."""
+        out = np.zeros(self.image.array.shape[:3], dtype=bool)
+        for t in self.labels:
+            out[t] = self.mask(t, value)
+        return out
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders digit runs by value: ``f2`` < ``f10``."""
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", name)]
+
+
+def _list_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    if not folder.is_dir():
+        raise ImageReadError("not a folder", where=folder)
+    files = [p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(suffixes)
+             and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def _read_pixels(path: Path, *, palette: bool) -> np.ndarray:
+    """One frame or mask: (y, x) or (y, x, 3). ``palette``: keep palette indices of a 'P' image."""
+    from PIL import Image as PILImage
+
+    with wrap_read(path, "cannot read frame"):
+        with PILImage.open(str(path)) as im:
+            im.load()
+            if im.mode == "P" and palette:
+                arr = np.array(im)
+            elif im.mode in ("L", "I;16", "I"):
+                arr = np.array(im)
+            else:
+                arr = np.array(im.convert("RGB"))
+    return check_numeric(arr, path)
+
+
+def _stack_frames(paths: list[Path], where: Path) -> np.ndarray:
+    if not paths:
+        raise ImageReadError(f"no frames ({', '.join(FRAME_SUFFIXES)}) in the folder", where=where)
+    if len(paths) > MAX_FRAMES:
+        raise ImageReadError(f"{len(paths)} frames, more than the limit of {MAX_FRAMES}", where=where)
+    first = _read_pixels(paths[0], palette=False)
+    if first.size * len(paths) > MAX_PIXELS:
+        raise ImageReadError(f"{len(paths)} frames of {first.shape} exceed {MAX_PIXELS} values", where=where)
+    out = np.empty((len(paths),) + first.shape, dtype=first.dtype)
+    out[0] = first
+    for t, p in enumerate(paths[1:], start=1):
+        arr = _read_pixels(p, palette=False)
+        if arr.shape != first.shape or arr.dtype != first.dtype:
+            raise ImageReadError(f"frame {p.name} is {arr.shape} {arr.dtype}, the first frame "
+                                 f"{paths[0].name} is {first.shape} {first.dtype}", where=p)
+        out[t] = arr
+    return out
+
+
+def _read_masks(folder: Path, names: list[str], shape2d: tuple[int, int]) -> dict[int, np.ndarray]:
+    """Mask files of ``folder`` matched to frame names by stem; each must be (y, x) of the frames' size."""
+    index = {n: t for t, n in enumerate(names)}
+    labels: dict[int, np.ndarray] = {}
+    for p in _list_files(folder, FRAME_SUFFIXES):
+        t = index.get(p.stem)
+        if t is None:
+            raise ImageReadError(f"mask {p.name} has no frame of the same name (frames: {names[0]}..{names[-1]})",
+                                 where=p)
+        lab = _read_pixels(p, palette=True)
+        if lab.shape[:2] != shape2d:
+            raise ImageReadError(f"mask is {lab.shape[:2]} but its frame is {shape2d}", where=p)
+        labels[t] = lab
+    return labels
+
+
+def _frames_image(array: np.ndarray, path: Path, fps: float | None = None) -> Image:
+    meta = {"axes": TIME_AXES}
+    if fps:
+        meta["fps"] = float(fps)
+    return Image(array=array, spacing=(1.0, 1.0, 1.0), path=path, meta=meta)
+
+
+def read_frame_folder(folder, *, masks=None) -> Clip:
+    """A folder of frame images (natural name order) -> :class:`Clip`; ``masks``: a folder of mask images
+    named like their frames (any subset of them)."""
+    folder = as_path(folder)
+    paths = _list_files(folder, FRAME_SUFFIXES)
+    frames = _stack_frames(paths, folder)
+    names = [p.stem for p in paths]
+    labels = _read_masks(as_path(masks), names, frames.shape[1:3]) if masks is not None else {}
+    return Clip(_frames_image(frames, folder), tuple(names), labels, {}, folder.name)
+
+
+def _vos_meta(root: Path) -> dict:
+    path = root / "meta.json"
+    if not path.is_file():
+        return {}
+    if path.stat().st_size > 50_000_000:
+        raise ImageReadError("meta.json larger than 50 MB", where=path)
+    with wrap_read(path, "cannot read meta.json"):
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    videos = meta.get("videos") if isinstance(meta, dict) else None
+    if not isinstance(videos, dict):
+        raise ImageReadError("meta.json has no 'videos' mapping (YouTube-VOS layout)", where=path)
+    return videos
+
+
+def vos_videos(root) -> list[str]:
+    """Video ids of a YouTube-VOS/DAVIS root: the sub-folders of ``JPEGImages`` (or, when it holds the
+    frames directly, the one id of meta.json, else the root's name)."""
+    root = as_path(root)
+    images = root / "JPEGImages"
+    if not images.is_dir():
+        raise ImageReadError("no JPEGImages folder (YouTube-VOS/DAVIS layout)", where=root)
+    subs = sorted((p.name for p in images.iterdir() if p.is_dir()), key=natural_key)
+    if subs:
+        return subs
+    meta = _vos_meta(root)
+    return [next(iter(meta))] if len(meta) == 1 else [root.name]
+
+
+def read_vos(root, video: str | None = None) -> Clip:
+    """One video of a YouTube-VOS / DAVIS root (see module docstring); ``video`` may be omitted when the
+    root holds one video."""
+    root = as_path(root)
+    videos = vos_videos(root)
+    if video is None:
+        if len(videos) != 1:
+            raise ImageReadError(f"{len(videos)} videos in the folder; choose one of {videos[:10]}", where=root)
+        video = videos[0]
+    if video not in videos:
+        raise ImageReadError(f"no video '{video}'; videos: {videos[:10]}", where=root)
+    flat = not (root / "JPEGImages" / video).is_dir()
+    frames_dir = root / "JPEGImages" if flat else root / "JPEGImages" / video
+    masks_dir = root / "Annotations" if flat else root / "Annotations" / video
+    clip = read_frame_folder(frames_dir, masks=masks_dir if masks_dir.is_dir() else None)
+    objects = _vos_meta(root).get(video, {}).get("objects", {}) if (root / "meta.json").is_file() else {}
+    cats = {}
+    for oid, obj in (objects.items() if isinstance(objects, dict) else []):
+        if str(oid).isdigit():
+            cats[int(oid)] = str(obj.get("category", "")) if isinstance(obj, dict) else ""
+    if not cats:  # DAVIS has no meta.json: the objects are the mask values present
+        vals = set()
+        for lab in clip.labels.values():
+            vals.update(int(v) for v in np.unique(lab) if v > 0)
+        cats = {v: "" for v in sorted(vals)}
+    clip.objects, clip.name = cats, video
+    clip.image.path = root
+    return clip
+
+
+def read_video_file(path) -> Clip:
+    """A video file (.mp4/.avi/.mov/.mkv) through PyAV -> :class:`Clip` of RGB frames (t, y, x, 3) uint8,
+    ``meta["fps"]`` from the stream's average rate; no labels."""
+    path = as_path(path)
+    if not path.is_file():
+        raise ImageReadError("file not found", where=path)
+    try:
+        import av
+    except ImportError as exc:
+        raise MissingExtraError("av", "video", where=path) from exc
+    frames: list[np.ndarray] = []
+    fps = None
+    with wrap_read(path, "cannot decode video"):
+        try:
+            container = av.open(str(path))
+        except av.error.FFmpegError as exc:
+            raise ImageReadError(f"cannot open video: {exc}", where=path) from exc
+        with container:
+            if not container.streams.video:
+                raise ImageReadError("no video stream", where=path)
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate) if stream.average_rate else None
+            try:
+                for frame in container.decode(stream):
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    if len(frames) > MAX_FRAMES or len(frames) * frames[0].size > MAX_PIXELS:
+                        raise ImageReadError(f"more than {MAX_FRAMES} frames or {MAX_PIXELS} values", where=path)
+            except av.error.FFmpegError as exc:
+                raise ImageReadError(f"cannot decode video: {exc}", where=path) from exc
+    if not frames:
+        raise ImageReadError("the video has no frames", where=path)
+    names = tuple(f"{t:06d}" for t in range(len(frames)))
+    return Clip(_frames_image(np.stack(frames), path, fps), names, {}, {}, path.stem)
+
+
+def load_clip(path, *, masks=None, video: str | None = None) -> Clip:
+    """A clip from a video file, a YouTube-VOS/DAVIS root (has ``JPEGImages/``) or a folder of frames
+    (``masks``: its mask folder). ``video`` picks one video of a VOS root."""
+    p = as_path(path)
+    if not p.exists():
+        raise ImageReadError("file not found", where=p)
+    if p.is_file():
+        if not p.name.lower().endswith(VIDEO_SUFFIXES):
+            raise ImageReadError(f"not a video file; supported: {', '.join(VIDEO_SUFFIXES)}", where=p)
+        return read_video_file(p)
+    if (p / "JPEGImages").is_dir():
+        return read_vos(p, video)
+    return read_frame_folder(p, masks=masks)

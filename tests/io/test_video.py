@@ -1,0 +1,136 @@
+"""Video readers: frame folders, YouTube-VOS/DAVIS roots, video files -> one Clip with a time axis."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from samwidgets.errors import ImageReadError
+from samwidgets.io.video import load_clip, natural_key, read_video_file, read_vos, vos_videos
+from tests.conftest import need
+
+REAL_CLIP = "ultrasound_video/ciocr-breast-us"
+T, H, W = 6, 40, 48
+
+
+def synthetic_frames() -> tuple[np.ndarray, np.ndarray]:
+    """(T, H, W, 3) uint8 frames with a bright square moving right; (T, H, W) uint8 labels 0/1."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 40, size=(T, H, W, 3), dtype=np.uint8)
+    labels = np.zeros((T, H, W), dtype=np.uint8)
+    for t in range(T):
+        labels[t, 10:26, 4 + 3 * t:20 + 3 * t] = 1
+    frames[labels > 0] = 220
+    return frames, labels
+
+
+def save_palette(path, lab: np.ndarray) -> None:
+    im = PILImage.fromarray(lab, mode="P")
+    im.putpalette([0, 0, 0, 128, 0, 0] + [0] * (256 * 3 - 6))
+    im.save(path)
+
+
+def test_natural_order():
+    assert sorted(["f10", "f2", "f1"], key=natural_key) == ["f1", "f2", "f10"]
+
+
+def test_frame_folder_sorted_with_masks_on_some_frames(tmp_path):
+    frames, labels = synthetic_frames()
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "masks").mkdir()
+    for t in range(T):  # names whose plain string order differs from frame order
+        PILImage.fromarray(frames[t]).save(tmp_path / "frames" / f"f{t * 5}.png")
+    for t in (0, 3):
+        PILImage.fromarray(labels[t] * 255).save(tmp_path / "masks" / f"f{t * 5}.png")
+    clip = load_clip(tmp_path / "frames", masks=tmp_path / "masks")
+    assert clip.image.is_video and clip.image.array.shape == (T, H, W, 3)
+    np.testing.assert_array_equal(clip.image.array, frames)
+    assert clip.frame_names == tuple(f"f{t * 5}" for t in range(T))
+    assert clip.annotated_frames == [0, 3]
+    np.testing.assert_array_equal(clip.mask(3), labels[3] > 0)
+    full = clip.masks()
+    assert full.shape == (T, H, W) and not full[1].any() and full[0].sum() == labels[0].sum()
+
+
+def test_vos_layout_palette_masks_and_meta(tmp_path):
+    frames, labels = synthetic_frames()
+    for vid in ("a", "b"):
+        (tmp_path / "JPEGImages" / vid).mkdir(parents=True)
+        (tmp_path / "Annotations" / vid).mkdir(parents=True)
+        for t in range(T):
+            PILImage.fromarray(frames[t]).save(tmp_path / "JPEGImages" / vid / f"{t:05d}.jpg", quality=95)
+        for t in (0, 2, 5):
+            save_palette(tmp_path / "Annotations" / vid / f"{t:05d}.png", labels[t] * (2 if vid == "b" else 1))
+    (tmp_path / "meta.json").write_text(json.dumps(
+        {"videos": {"a": {"objects": {"1": {"category": "square", "frames": ["00000"]}}}}}))
+    assert vos_videos(tmp_path) == ["a", "b"]
+    with pytest.raises(ImageReadError, match="2 videos"):
+        read_vos(tmp_path)
+    clip = load_clip(tmp_path, video="a")
+    assert clip.name == "a" and clip.objects == {1: "square"}
+    assert clip.image.array.shape == (T, H, W, 3) and clip.annotated_frames == [0, 2, 5]
+    arr = clip.image.array.astype(int)  # JPEG: the square stays bright, the background dark
+    assert arr[labels > 0].mean() > 200 and arr[labels == 0].mean() < 40
+    np.testing.assert_array_equal(clip.labels[2], labels[2])  # palette indices, not colours
+    b = read_vos(tmp_path, "b")
+    assert b.objects == {2: ""} and set(np.unique(b.labels[5])) == {0, 2}
+
+
+@pytest.mark.parametrize("suffix,codec", [(".avi", "ffv1"), (".mp4", "mpeg4")])
+def test_video_file(tmp_path, suffix, codec):
+    av = pytest.importorskip("av")
+    frames, _ = synthetic_frames()
+    path = tmp_path / f"clip{suffix}"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=10)
+        stream.width, stream.height = W, H
+        stream.pix_fmt = "yuv420p" if codec == "mpeg4" else "bgr0"
+        for f in frames:
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(pkt)
+        for pkt in stream.encode():
+            out.mux(pkt)
+    clip = load_clip(path)
+    assert clip.image.is_video and clip.image.array.shape == (T, H, W, 3) and clip.labels == {}
+    assert clip.image.meta["fps"] == pytest.approx(10)
+    err = np.abs(clip.image.array.astype(int) - frames).mean()
+    assert err < (0.5 if codec == "ffv1" else 12)
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ImageReadError, match="no frames"):
+        load_clip(tmp_path / "empty")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 10)
+    with pytest.raises(ImageReadError, match="bad.mp4"):
+        read_video_file(bad)
+    (tmp_path / "f").mkdir()
+    PILImage.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "f" / "a.png")
+    PILImage.fromarray(np.zeros((9, 8, 3), np.uint8)).save(tmp_path / "f" / "b.png")
+    with pytest.raises(ImageReadError, match="b.png"):
+        load_clip(tmp_path / "f")
+    (tmp_path / "g").mkdir()
+    (tmp_path / "m").mkdir()
+    PILImage.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "g" / "a.png")
+    PILImage.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "m" / "zz.png")
+    with pytest.raises(ImageReadError, match="no frame of the same name"):
+        load_clip(tmp_path / "g", masks=tmp_path / "m")
+
+
+def test_real_ultrasound_clip(shared_data):
+    root = shared_data / REAL_CLIP
+    need(root.is_dir(), f"{root} missing")
+    clip = load_clip(root)
+    assert clip.name == "0_avi" and clip.objects == {1: "tumor"}
+    assert clip.image.array.shape == (38, 395, 547, 3) and clip.image.array.dtype == np.uint8
+    assert clip.annotated_frames == list(range(38))
+    assert clip.frame_names[0] == "00010" and clip.frame_names[-1] == "00047"
+    areas = clip.masks().sum(axis=(1, 2))
+    assert (areas > 0).all()
+    for t in range(37):  # the source's neighbouring-frame IoU is 0.76-0.98
+        a, b = clip.mask(t), clip.mask(t + 1)
+        assert (a & b).sum() / (a | b).sum() > 0.7
