@@ -42,9 +42,9 @@ class AnnotationMixin:
     def _label_plane(self, z: int) -> np.ndarray:
         return self.labels[z] if self.is_3d else self.labels
 
-    def _write_planes(self, op: str, planes: dict[int, np.ndarray], **event) -> None:
-        """Set label planes {z: (H, W) uint16} as one undoable change."""
-        change = Change(op, slice=self.z)
+    def _write_planes(self, op: str, planes: dict[int, np.ndarray], *, at: int, **event) -> None:
+        """Set label planes {z: (H, W) uint16} as one undoable change made on slice ``at``."""
+        change = Change(op, slice=at)
         for z, new in planes.items():
             before = self._label_plane(z).copy()
             if self.is_3d:
@@ -62,46 +62,52 @@ class AnnotationMixin:
 
         Returns the number of pixels written. Raises PromptError when there is no mask to accept.
         """
+        z = self.z  # the slice shown now, even if the mask has to wait for its embedding
         label = self.default_label if label is None else label
         lid = self.label_id(label)
-        mask = self.mask
+        mask = self.mask_of(z)
         if not mask.any():
             raise PromptError("nothing to accept: the current mask is empty", where=self.source or "image")
-        plane = self._label_plane(self.z).copy()
-        plane[mask] = lid
-        self._write_planes("accept", {self.z: plane}, slice=self.z, label=self.label_names[lid - 1])
+        with self._lock:
+            plane = self._label_plane(z).copy()
+            plane[mask] = lid
+            self._write_planes("accept", {z: plane}, at=z, slice=z, label=self.label_names[lid - 1])
         return int(mask.sum())
 
     def propagate(self, label=None, *, z_range=None) -> list[int]:
-        """Propagate the current slice's accepted ``label`` through the neighbouring slices (3D only).
+        """Propagate the accepted ``label`` of the current slice through the neighbouring slices (3D only).
 
-        Uses samwidgets.models.propagate.propagate_from_mask from the current slice z; z_range = (z_min,
-        z_max) inclusive limits the slices. Pixels of other slices are set to the label where the
-        propagated mask is true (one undoable change). Returns the slices written.
+        Works on a snapshot taken when it is called: the slice z0 shown then, its label plane and the
+        label id, whatever the user does while it runs (scrolling, accepting elsewhere). Uses
+        samwidgets.models.propagate.propagate_from_mask from z0; z_range = (z_min, z_max) inclusive limits the
+        slices. Pixels of the other slices are set to the label where the propagated mask is true, as one
+        undoable change recorded against z0. Returns the slices written (0-based z).
         """
         if not self.is_3d:
             raise InputError("propagation needs a 3D image", where=self.source or "image")
+        z0 = self.z
         label = self.default_label if label is None else label
         lid = self.label_id(label)
-        seed = self._label_plane(self.z) == lid
+        name = self.label_names[lid - 1]
+        seed = self._label_plane(z0) == lid
         if not seed.any():
-            raise PromptError(f"accept a mask as '{self.label_names[lid - 1]}' on this slice before propagating",
+            raise PromptError(f"accept a mask as '{name}' on slice {z0 + 1} before propagating",
                               where=self.source or "image")
         from samwidgets.models.propagate import propagate_from_mask
 
         zr = None if z_range is None else (int(z_range[0]), int(z_range[1]))
-        result = propagate_from_mask(self.predictor, self.model_array, self.z, seed, z_range=zr)
-        planes = {}
-        for z, mask in _iter_slices(result, self.n_slices):
-            if z == self.z:
-                continue
-            mask = np.asarray(mask, bool)
-            if mask.any():
+        result = propagate_from_mask(self.predictor, self.model_array, z0, seed, z_range=zr)
+        with self._lock:
+            planes = {}
+            for z, mask in _iter_slices(result, self.n_slices):
+                mask = np.asarray(mask, bool)
+                if z == z0 or not mask.any():
+                    continue
                 plane = self._label_plane(z).copy()
                 plane[mask] = lid
                 planes[z] = plane
-        self._write_planes("propagate", planes, slice=self.z, label=self.label_names[lid - 1],
-                           z_range=None if zr is None else list(zr))
+            self._write_planes("propagate", planes, at=z0, slice=z0, label=name,
+                               z_range=None if zr is None else list(zr))
         return sorted(planes)
 
     def segment_everything(self, z: int | None = None, *, n_per_side: int = 8, iou_threshold: float = 0.7,

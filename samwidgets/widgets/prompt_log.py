@@ -29,7 +29,11 @@ from samwidgets.errors import PromptError
 
 FORMAT = "samwidgets.prompt_log"
 VERSION = 1
-OPS = ("click", "box", "undo", "redo", "clear", "select", "set_slice", "accept", "propagate", "set_prompt")
+# each operation and the keys its event must carry (numbers: "x", "y", "slice", "index"; "box": 4 numbers)
+REQUIRED = {"click": ("x", "y"), "box": ("box",), "undo": (), "redo": (), "clear": (), "select": ("index",),
+            "set_slice": ("slice",), "accept": ("label",), "propagate": ("label",), "set_prompt": ("prompt",)}
+OPS = tuple(REQUIRED)
+NUMBER_KEYS = ("x", "y", "slice", "index")
 
 
 def make_log(events: list[dict], *, image_shape, source, model: str | None) -> dict:
@@ -64,18 +68,25 @@ def parse_log(log, *, where: str = "prompt log") -> tuple[list[dict], list[int] 
     if not isinstance(log, dict):
         raise PromptError(f"a prompt log must be a JSON object, got {type(log).__name__}", where=where)
     if log.get("format") == FORMAT:
-        if int(log.get("version", 0)) > VERSION:
-            raise PromptError(f"prompt log version {log.get('version')} is newer than this samwidgets", where=where)
+        version = log.get("version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise PromptError(f"the prompt log version must be an integer, got {version!r}", where=where)
+        if version > VERSION:
+            raise PromptError(f"prompt log version {version} is newer than this samwidgets", where=where)
         events = log.get("events")
         if not isinstance(events, list):
             raise PromptError("the prompt log has no 'events' list", where=where)
         for i, ev in enumerate(events):
-            if not isinstance(ev, dict) or ev.get("op") not in OPS:
-                raise PromptError(f"event {i} has an unknown operation: {ev!r}", where=where)
+            check_event(ev, i, where=where)
         shape = log.get("image_shape")
+        if shape is not None and not (isinstance(shape, list) and all(_is_number(v) for v in shape)):
+            raise PromptError(f"image_shape must be a list of integers, got {shape!r}", where=where)
         return events, None if shape is None else [int(s) for s in shape]
     if "prompts" in log:
-        z = int(log.get("slice") or 0)
+        z = log.get("slice") or 0
+        if not _is_number(z):
+            raise PromptError(f"'slice' must be a number, got {z!r}", where=where)
+        z = int(z)
         prompts = log["prompts"]
         if not isinstance(prompts, list):
             raise PromptError("'prompts' must be a list of Prompt.to_json() dicts", where=where)
@@ -85,37 +96,64 @@ def parse_log(log, *, where: str = "prompt log") -> tuple[list[dict], list[int] 
     raise PromptError("not a prompt log: expected 'format': 'samwidgets.prompt_log' or a 'prompts' list", where=where)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_event(ev, i: int, *, where: str) -> None:
+    """PromptError naming event ``i`` when it is not a dict with a known op and the keys that op needs."""
+    if not isinstance(ev, dict) or ev.get("op") not in REQUIRED:
+        raise PromptError(f"event {i} has an unknown operation: {ev!r}", where=where)
+    missing = [k for k in REQUIRED[ev["op"]] if k not in ev]
+    if missing:
+        raise PromptError(f"event {i} ({ev['op']}) lacks {', '.join(missing)}", where=where)
+    for k in NUMBER_KEYS:
+        if k in ev and not _is_number(ev[k]):
+            raise PromptError(f"event {i} ({ev['op']}): {k} must be a number, got {ev[k]!r}", where=where)
+    if "box" in ev and not (isinstance(ev["box"], list) and len(ev["box"]) == 4 and all(map(_is_number, ev["box"]))):
+        raise PromptError(f"event {i} (box): box must be 4 numbers x0, y0, x1, y1, got {ev['box']!r}", where=where)
+
+
 def replay_events(session, events: list[dict], *, accept: bool = True) -> None:
     """Apply parsed events to a Session through its public methods (each re-records itself in the log).
 
     accept=False turns accept/propagate into no-op undo steps (the labels come from an autosave), so later
     undo/redo events still pair with the right changes.
     """
-    from samwidgets.widgets.state import Change
+    for i, ev in enumerate(events):
+        try:
+            _apply_event(session, ev, accept=accept)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PromptError(f"event {i} ({ev.get('op')}) cannot be replayed: {type(exc).__name__}: {exc}",
+                              where="prompt log") from None
 
-    for ev in events:
-        op = ev["op"]
-        if "slice" in ev and op != "set_slice" and int(ev["slice"]) != session.z:
-            session.set_slice(int(ev["slice"]))
-        if op == "click":
-            session.click(ev["x"], ev["y"], positive=bool(ev.get("positive", True)))
-        elif op == "box":
-            session.box(*ev["box"])
-        elif op == "set_slice":
-            session.set_slice(int(ev["slice"]))
-        elif op == "set_prompt":
-            session.set_prompt(ev["prompt"])
-        elif op in ("undo", "redo", "clear"):
-            getattr(session, op)()
-        elif op == "select":
-            session.select(int(ev["index"]))
-        elif op == "accept" and accept:
-            session.accept(ev["label"])
-        elif op == "propagate" and accept:
-            session.propagate(ev["label"], z_range=ev.get("z_range"))
-        elif op in ("accept", "propagate"):
-            session._history.push(Change(op, slice=session.z))
-            session._record(op, **{k: v for k, v in ev.items() if k != "op"})
+
+def _apply_event(session, ev: dict, *, accept: bool) -> None:
+    """One event through the session's public methods."""
+    op = ev["op"]
+    if "slice" in ev and op != "set_slice" and int(ev["slice"]) != session.z:
+        session.set_slice(int(ev["slice"]))
+    if op == "click":
+        session.click(ev["x"], ev["y"], positive=bool(ev.get("positive", True)))
+    elif op == "box":
+        session.box(*ev["box"])
+    elif op == "set_slice":
+        session.set_slice(int(ev["slice"]))
+    elif op == "set_prompt":
+        session.set_prompt(ev["prompt"])
+    elif op in ("undo", "redo", "clear"):
+        getattr(session, op)()
+    elif op == "select":
+        session.select(int(ev["index"]))
+    elif op == "accept" and accept:
+        session.accept(ev["label"])
+    elif op == "propagate" and accept:
+        session.propagate(ev["label"], z_range=ev.get("z_range"))
+    elif op in ("accept", "propagate"):
+        from samwidgets.widgets.state import Change
+
+        session._history.push(Change(op, slice=session.z))
+        session._record(op, **{k: v for k, v in ev.items() if k != "op"})
 
 
 class PromptLogMixin:

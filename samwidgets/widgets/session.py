@@ -193,16 +193,23 @@ class Session(AnnotationMixin, PromptLogMixin):
             raise PromptError(f"point ({x:.1f}, {y:.1f}) lies outside the {self.width}x{self.height} image",
                               where=self.source or "image")
 
+    def _number(self, value, what: str) -> float:
+        """``value`` as a float; PromptError for anything that is not a real number (None, "abc", True)."""
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise PromptError(f"{what} must be a number, got {value!r}", where=self.source or "image")
+        return float(value)
+
     def click(self, x: float, y: float, *, positive: bool = True) -> None:
-        """Add a point at xy pixel (x, y): positive (inside the object) or negative. Outside -> PromptError."""
-        x, y = float(x), float(y)
+        """Add a point at xy pixel (x, y): positive (inside the object) or negative. Outside or not a
+        number -> PromptError."""
+        x, y = self._number(x, "x"), self._number(y, "y")
         self._check_xy(x, y)
         self._edit("click", self.state.add_point(x, y, 1 if positive else 0), x=x, y=y, positive=bool(positive))
 
     def box(self, x0: float, y0: float, x1: float, y1: float) -> None:
         """Set the slice's box from two corners (xy pixels, any order), clipped to the image."""
-        xa, xb = sorted((float(x0), float(x1)))
-        ya, yb = sorted((float(y0), float(y1)))
+        xa, xb = sorted((self._number(x0, "x0"), self._number(x1, "x1")))
+        ya, yb = sorted((self._number(y0, "y0"), self._number(y1, "y1")))
         self._check_xy(xa, ya)
         self._check_xy(xb, yb)
         if xb - xa < 1 or yb - ya < 1:

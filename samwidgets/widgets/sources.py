@@ -15,13 +15,24 @@ from samwidgets.errors import InputError, LabelError
 from samwidgets.io.image import Image
 
 
-def as_image(obj) -> Image:
-    """An :class:`Image` from an Image or a numpy array (spacing 1.0 per axis for arrays)."""
-    if isinstance(obj, Image):
-        return obj
-    if hasattr(obj, "array") and hasattr(obj, "spacing"):
-        return obj  # an Image-like object from another reader
+def check_finite(arr: np.ndarray, *, where: str) -> None:
+    """InputError when a float array holds NaN or inf (as load_image refuses such files)."""
+    if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+        n = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise InputError(f"{n} values are NaN or infinite; replace them (e.g. np.nan_to_num) before opening",
+                         where=where)
+
+
+def as_image(obj, *, where: str = "image") -> Image:
+    """An :class:`Image` from an Image or a numpy array (spacing 1.0 per axis for arrays). NaN/inf values
+    are refused (InputError)."""
+    if isinstance(obj, Image) or (hasattr(obj, "array") and hasattr(obj, "spacing")):
+        check_finite(np.asarray(obj.array), where=str(getattr(obj, "path", None) or where))
+        return obj  # an Image, or an Image-like object from another reader
     arr = np.asarray(obj)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise InputError(f"expected a numeric image array, got dtype {arr.dtype}", where=where)
+    check_finite(arr, where=where)
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 3):
         return Image(array=arr, spacing=(1.0, 1.0))
     if arr.ndim == 3 or (arr.ndim == 4 and arr.shape[-1] == 3):
@@ -46,13 +57,20 @@ def normalise_ground_truth(gt, shape: tuple[int, ...], *, where: str = "ground t
         items = list(gt.items())
     else:
         arr = np.asarray(gt)
+        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            raise LabelError("the ground truth holds NaN or infinite values", where=where)
+        if arr.dtype.kind not in "biuf":
+            raise LabelError(f"the ground truth must be a numeric array, got dtype {arr.dtype}", where=where)
         if arr.dtype == bool or set(np.unique(arr).tolist()) <= {0, 1}:
             items = [("foreground", arr.astype(bool))]
         else:
             items = [(f"label {int(v)}", arr == v) for v in np.unique(arr) if v != 0]
     out = {}
     for name, mask in items:
-        m = np.asarray(mask).astype(bool)
+        m = np.asarray(mask)
+        if m.dtype.kind in "fc" and not np.isfinite(m).all():
+            raise LabelError(f"mask '{name}' holds NaN or infinite values", where=where)
+        m = m.astype(bool)
         if m.shape != tuple(shape):
             raise LabelError(f"mask '{name}' has shape {m.shape}, the image {tuple(shape)}", where=where)
         out[str(name)] = m

@@ -46,6 +46,10 @@ class FakePredictor:
                      for p, l in zip(points_xy, point_labels)]
             return Prediction(masks=np.stack([p.masks for p in preds]), scores=np.stack([p.scores for p in preds]),
                               logits=np.stack([p.logits for p in preds]))
+        if box_xyxy is not None and np.asarray(box_xyxy).ndim == 2:  # batched boxes (B, 4), as 3D chaining
+            preds = [self.decode(emb, box_xyxy=b, multimask=False) for b in np.asarray(box_xyxy)]
+            return Prediction(masks=np.stack([p.masks for p in preds]), scores=np.stack([p.scores for p in preds]),
+                              logits=np.stack([p.logits for p in preds]))
         pts = [] if points_xy is None else np.asarray(points_xy).reshape(-1, 2)
         labs = [] if point_labels is None else np.asarray(point_labels).reshape(-1)
         if multimask and self.supports_multimask and len(pts) == 1 and box_xyxy is None:

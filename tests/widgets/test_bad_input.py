@@ -1,0 +1,91 @@
+"""Bad input to the headless Session is a typed error naming the reason, never a raw traceback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from samwidgets.errors import InputError, LabelError, PromptError
+from samwidgets.widgets import Session
+from widgets.fakes import FakePredictor
+
+
+def image(h=64, w=80):
+    return np.random.default_rng(0).integers(0, 255, size=(h, w), dtype=np.uint8)
+
+
+def log(*events, version=1):
+    return {"format": "samwidgets.prompt_log", "version": version, "image_shape": [64, 80], "events": list(events)}
+
+
+@pytest.mark.parametrize("events", [
+    [{"op": "click", "x": 10}],                       # missing y
+    [{"op": "box"}],                                  # missing box
+    [{"op": "box", "box": [1, 2, 3]}],                # three numbers
+    [{"op": "select"}],
+    [{"op": "accept"}],
+    [{"op": "set_prompt"}],
+    [{"op": "click", "x": "ten", "y": 5}],
+    [{"op": "set_slice", "slice": None}],
+    ["click"],
+])
+def test_replay_of_an_incomplete_event_is_a_prompt_error(events):
+    s = Session(image(), model=FakePredictor())
+    with pytest.raises(PromptError, match="event 0"):
+        s.replay(log(*events))
+    assert s.state.empty and s.prompt_log["events"] == []
+
+
+@pytest.mark.parametrize("version", ["one", None, [1], 1.5, True])
+def test_replay_of_a_log_with_a_non_numeric_version_is_a_prompt_error(version):
+    with pytest.raises(PromptError, match="version"):
+        Session(image(), model=FakePredictor()).replay(log({"op": "click", "x": 1, "y": 1}, version=version))
+
+
+def test_results_table_log_with_a_bad_slice_or_prompt_is_a_prompt_error():
+    s = Session(image(), model=FakePredictor())
+    with pytest.raises(PromptError):
+        s.replay({"slice": "x", "prompts": []})
+    with pytest.raises(PromptError):
+        s.replay({"slice": 0, "prompts": [{"points_xy": "abc"}]})
+
+
+@pytest.mark.parametrize("x, y", [("abc", 5), (None, 5), (5, None), (True, 5), ([1], 2), (b"1", 2)])
+def test_click_with_a_non_number_is_a_prompt_error(x, y):
+    s = Session(image(), model=FakePredictor())
+    with pytest.raises(PromptError, match="must be a number"):
+        s.click(x, y)
+    with pytest.raises(PromptError, match="must be a number"):
+        s.box(x, y, 30, 30)
+    assert s.state.empty
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_session_refuses_a_nan_or_inf_image(bad):
+    arr = image().astype(np.float32)
+    arr[3, 4] = bad
+    with pytest.raises(InputError, match="NaN or infinite"):
+        Session(arr, model=FakePredictor())
+    with pytest.raises(InputError, match="NaN or infinite"):
+        Session(np.stack([arr] * 3), model=FakePredictor())
+    from samwidgets.io.image import Image
+
+    with pytest.raises(InputError, match="NaN or infinite"):
+        Session(Image(array=arr, spacing=(1.0, 1.0)), model=FakePredictor())
+
+
+def test_session_refuses_a_non_numeric_image():
+    with pytest.raises(InputError):
+        Session(np.array([["a", "b"], ["c", "d"]]), model=FakePredictor())
+
+
+def test_float_ground_truth_with_nan_is_a_label_error():
+    gt = np.zeros((64, 80), np.float32)
+    gt[10:20, 10:20] = 1.0
+    s = Session(image(), model=FakePredictor(), ground_truth=gt)  # a clean float mask is fine
+    assert s.ground_truth["foreground"].sum() == 100
+    gt[0, 0] = np.nan
+    with pytest.raises(LabelError, match="NaN"):
+        Session(image(), model=FakePredictor(), ground_truth=gt)
+    with pytest.raises(LabelError, match="NaN"):
+        Session(image(), model=FakePredictor(), ground_truth={"lesion": gt})
