@@ -1,6 +1,6 @@
 """Image and label input/output: readers for every format, intensity presets, label decoding, saving.
 
-This layer uses numpy, scipy, nibabel, Pillow, tifffile (and pydicom when installed) only: it never imports
+This layer uses numpy, scipy, nibabel, Pillow, tifffile/imagecodecs (and pydicom, SimpleITK when installed) only: it never imports
 torch, ipywidgets or ipycanvas. Arrays are (z, y, x[, 3]) / (y, x[, 3]) in file voxel order (protocols.md
 "Array order"); spacing is per spatial axis in the same order.
 """

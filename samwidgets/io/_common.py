@@ -20,13 +20,14 @@ from samwidgets.errors import ImageReadError, SamwidgetsError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 NPZ_SUFFIXES = (".npz",)
-RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 DICOM_SUFFIXES = (".dcm", ".dicom")
-ALL_SUFFIXES = NIFTI_SUFFIXES + NPZ_SUFFIXES + RASTER_SUFFIXES + DICOM_SUFFIXES
+ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
+ALL_SUFFIXES = NIFTI_SUFFIXES + NPZ_SUFFIXES + RASTER_SUFFIXES + DICOM_SUFFIXES + ITK_SUFFIXES
 
 
 def detect_format(path: Path) -> str:
-    """Return 'nifti', 'npz', 'raster' or 'dicom' for ``path``; raise ImageReadError if missing or unknown.
+    """Return 'nifti', 'npz', 'raster', 'dicom' or 'itk' for ``path``; raise ImageReadError if missing or unknown.
 
     A directory is a DICOM series. The test is on the (lower-cased) file name suffix only.
     """
@@ -43,6 +44,8 @@ def detect_format(path: Path) -> str:
         return "raster"
     if name.endswith(DICOM_SUFFIXES):
         return "dicom"
+    if name.endswith(ITK_SUFFIXES):
+        return "itk"
     raise ImageReadError(
         f"unknown image extension '{''.join(path.suffixes) or path.name}'; supported: "
         + ", ".join(ALL_SUFFIXES)

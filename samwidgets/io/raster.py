@@ -1,4 +1,8 @@
-"""2D raster images: PNG, JPEG, BMP through Pillow; TIFF through tifffile.
+"""2D raster images: PNG, JPEG, BMP, GIF through Pillow; TIFF through tifffile.
+
+TIFF compression (LZW, Deflate, JPEG, PackBits, Zstd, ...) is decoded by ``imagecodecs``, a dependency.
+A GIF is a palette image: its first frame is read and expanded to RGB like any palette image (a grey
+palette gives three equal channels, which every label rule accepts as grey).
 
 Arrays are (y, x) for grey and (y, x, 3) for colour, as stored (no EXIF rotation). RGBA drops alpha,
 palette images are expanded to RGB, 1-bit images become 0/255 uint8, 16-bit grey stays uint16.

@@ -23,9 +23,11 @@ def load_image(path: str | os.PathLike, *, reorient: bool = False,
                spacing: tuple[float, ...] | None = None) -> Image:
     """Read an image file (or DICOM series directory) into an :class:`Image`.
 
-    Formats: NIfTI (.nii, .nii.gz) via nibabel; CVPR24 ``.npz`` (``imgs``); PNG/JPEG/BMP via Pillow and
-    TIFF via tifffile; DICOM (a directory of .dcm files, or one .dcm file) via pydicom (optional extra:
-    MissingExtraError when absent).
+    Formats: NIfTI (.nii, .nii.gz) via nibabel; CVPR24 ``.npz`` (``imgs``); PNG/JPEG/BMP/GIF via Pillow
+    and TIFF (uncompressed, LZW, Deflate, JPEG, ... through imagecodecs) via tifffile; NRRD (.nrrd,
+    .nhdr) and MetaImage (.mha, .mhd) via SimpleITK (optional extra ``itk``); DICOM (a directory of .dcm
+    files, or one .dcm file) via pydicom (optional extra ``dicom``). A missing extra raises
+    MissingExtraError naming it.
 
     reorient: NIfTI only: reorient to the closest canonical (RAS+) orientation first. Off by default, so
               arrays match the CVPR24 npz files and MedSAM tools voxel for voxel.
@@ -45,6 +47,10 @@ def load_image(path: str | os.PathLike, *, reorient: bool = False,
         from samwidgets.io.npz import read_npz
 
         image = read_npz(p)
+    elif kind == "itk":
+        from samwidgets.io.itk import read_itk
+
+        image = read_itk(p)
     else:
         from samwidgets.io.dicom import read_dicom
 
@@ -61,7 +67,7 @@ def load_label_array(path: str | os.PathLike, *, key: str = "gts", reorient: boo
     """The raw label array of a label file, in the axis order :func:`load_image` gives for that format.
 
     npz: the array ``key`` (default ``gts``) of the file; NIfTI: (z, y, x) like the image (``reorient`` as
-    for :func:`load_image`); PNG/JPEG/TIFF: as read ((y, x), or (y, x, 3) for colour masks, palette expanded
+    for :func:`load_image`); NRRD/MetaImage: (z, y, x) as SimpleITK gives it; PNG/JPEG/GIF/TIFF: as read ((y, x), or (y, x, 3) for colour masks, palette expanded
     to RGB); DICOM: the pixel array. Decode it with :func:`samwidgets.io.labels.decode_label`.
     """
     p = as_path(path)
@@ -78,6 +84,10 @@ def load_label_array(path: str | os.PathLike, *, key: str = "gts", reorient: boo
         from samwidgets.io.raster import read_raster_array
 
         return read_raster_array(p)
+    if kind == "itk":
+        from samwidgets.io.itk import read_itk_label
+
+        return read_itk_label(p)
     return load_image(p).array  # DICOM: read_dicom has already checked the values
 
 

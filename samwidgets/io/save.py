@@ -8,6 +8,9 @@
   255), scaling disabled.
 - PNG (``.png``, 2D only): the label values as uint8 (uint16 when > 255). A bool mask is written as 0/1.
 - TIFF (``.tif`` / ``.tiff``): 2D or 3D, values as for PNG.
+- NRRD / MetaImage (``.nrrd``, ``.mha``, ``.mhd``; SimpleITK, extra ``itk``): on the grid of ``like`` (its
+  ITK origin and direction when it came from such a file, else its spacing), compressed. A ``.mhd`` header
+  and its ``.zraw`` data file are written under temporary names and moved into place data first.
 
 The file is written to a temporary name in the same folder and moved into place with ``os.replace``, so a
 crash never leaves a half-written mask under the final name.
@@ -15,11 +18,13 @@ crash never leaves a half-written mask under the final name.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from samwidgets.atomic import atomic_write
+from samwidgets.atomic import atomic_write, fsync_dir
 from samwidgets.errors import InputError
 from samwidgets.io._common import as_path
 from samwidgets.io.image import Image
@@ -80,6 +85,21 @@ def _write_tiff(m: np.ndarray, path: Path) -> None:
     atomic_write(path, lambda tmp: tifffile.imwrite(str(tmp), m, photometric="minisblack"))
 
 
+def _write_itk(m: np.ndarray, path: Path, like: Image) -> None:
+    from samwidgets.io.itk import write_itk
+
+    if not path.name.lower().endswith(".mhd"):
+        atomic_write(path, lambda tmp: write_itk(m, tmp, like))
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=str(path.parent)) as tmp:
+        header = Path(tmp) / path.name
+        write_itk(m, header, like)  # writes <stem>.mhd and <stem>.zraw, the header naming the data file
+        for part in sorted(Path(tmp).iterdir(), key=lambda p: p.name == path.name):  # data first, header last
+            os.replace(part, path.parent / part.name)
+    fsync_dir(path.parent)
+
+
 def save_mask(mask, path, *, like: Image) -> Path:
     """Save a (y, x) / (z, y, x) mask that covers the image ``like`` to ``path`` (format by extension).
 
@@ -100,6 +120,8 @@ def save_mask(mask, path, *, like: Image) -> Path:
         _write_png(m, p)
     elif name.endswith((".tif", ".tiff")):
         _write_tiff(m, p)
+    elif name.endswith((".nrrd", ".mha", ".mhd")):
+        _write_itk(m, p, like)
     else:
-        raise InputError("save masks as .nii.gz, .nii, .png or .tif", where=p)
+        raise InputError("save masks as .nii.gz, .nii, .png, .tif, .nrrd, .mha or .mhd", where=p)
     return p

@@ -99,14 +99,15 @@ def test_4d_volume_is_refused_but_a_trailing_singleton_is_squeezed(tmp_path):
 
 
 def test_unknown_extension(tmp_path):
-    path = tmp_path / "scan.mha"
-    path.write_bytes(b"ObjectType = Image\n")
-    with pytest.raises(ImageReadError, match="unknown image extension '.mha'") as err:
+    path = tmp_path / "scan.vtk"
+    path.write_bytes(b"# vtk DataFile Version 3.0\n")
+    with pytest.raises(ImageReadError, match="unknown image extension '.vtk'") as err:
         load_image(path)
-    assert ".nii.gz" in str(err.value) and err.value.where == str(path)
+    assert ".nii.gz" in str(err.value) and ".mha" in str(err.value) and err.value.where == str(path)
 
 
-@pytest.mark.parametrize("name", ["broken.png", "broken.jpg", "broken.tif", "broken.npz", "broken.nii"])
+@pytest.mark.parametrize("name", ["broken.png", "broken.jpg", "broken.tif", "broken.npz", "broken.nii",
+                                  "broken.gif", "broken.mha", "broken.nrrd"])
 def test_garbage_content_in_a_known_format(tmp_path, name):
     path = tmp_path / name
     path.write_bytes(b"\x00\x01garbage" * 40)

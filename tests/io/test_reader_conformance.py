@@ -250,3 +250,135 @@ def test_spacing_override(tmp_path):
     for path in (png, nii):
         with pytest.raises(ImageReadError, match="does not fit"):
             load_image(path, spacing=(1.0,) * 4)
+
+
+# --- more formats: GIF, compressed TIFF, NRRD / MetaImage (one real volume written in each) -------------
+
+def real_gif_mask(tmp, shared):
+    """A real binary mask (X-ray lungs, 0/255) re-encoded as a GIF, the format fundus vessel sets ship."""
+    from PIL import Image as PILImage
+
+    grey = _pil(shared / S.XRAY / "1-mask.png")
+    grey = grey if grey.ndim == 2 else grey[..., 0]
+    p = tmp / "1_manual1.gif"
+    PILImage.fromarray(grey).save(p)  # a palette GIF with a grey palette
+    return p, dict(nd=2, rgb=True, dtype=np.uint8, array=np.repeat(grey[..., None], 3, axis=-1), spacing=(1.0, 1.0))
+
+
+def _tiff_of_real(tmp, shared, compression):
+    import tifffile
+
+    rgb = _pil(S.first(shared / S.POLYP / "images", "*.jpg"))
+    p = tmp / f"polyp_{compression}.tif"
+    tifffile.imwrite(p, rgb, photometric="rgb", compression=compression)
+    return p, rgb
+
+
+def real_tiff_lzw(tmp, shared):
+    p, rgb = _tiff_of_real(tmp, shared, "lzw")
+    return p, dict(nd=2, rgb=True, dtype=np.uint8, array=rgb, spacing=(1.0, 1.0))
+
+
+def real_tiff_deflate(tmp, shared):
+    p, rgb = _tiff_of_real(tmp, shared, "zlib")
+    return p, dict(nd=2, rgb=True, dtype=np.uint8, array=rgb, spacing=(1.0, 1.0))
+
+
+def real_tiff_jpeg(tmp, shared):
+    p, rgb = _tiff_of_real(tmp, shared, "jpeg")  # lossy: the array is compared below within a tolerance
+    return p, dict(nd=2, rgb=True, dtype=np.uint8, array=None, spacing=(1.0, 1.0), close_to=rgb)
+
+
+def _itk_of_real(tmp, shared, suffix):
+    """The real BraTS FLAIR NIfTI converted by SimpleITK itself (its own NIfTI reader, not samwidgets')."""
+    sitk = pytest.importorskip("SimpleITK")
+    src = shared / S.BRATS_IMAGE
+    p = tmp / f"brats{suffix}"
+    sitk.WriteImage(sitk.ReadImage(str(src)), str(p), True)
+    arr, sp = _nib_zyx(src)
+    return p, dict(nd=3, rgb=False, dtype=np.float32, array=arr, spacing=sp, like_nifti=src)
+
+
+def real_nrrd(tmp, shared):
+    return _itk_of_real(tmp, shared, ".nrrd")
+
+
+def real_mha(tmp, shared):
+    return _itk_of_real(tmp, shared, ".mha")
+
+
+def real_mhd(tmp, shared):
+    return _itk_of_real(tmp, shared, ".mhd")
+
+
+MORE = [real_gif_mask, real_tiff_lzw, real_tiff_deflate, real_tiff_jpeg, real_nrrd, real_mha, real_mhd]
+
+
+@pytest.fixture(params=MORE, ids=lambda f: f.__name__)
+def more_case(request, tmp_path):
+    return request.param(tmp_path, request.getfixturevalue("shared_data"))
+
+
+def test_more_formats_follow_the_contract(more_case):
+    path, exp = more_case
+    image = load_image(path)
+    assert len(image.spacing) == exp["nd"] and image.is_rgb == exp["rgb"]
+    assert image.array.dtype == np.dtype(exp["dtype"])
+    if exp["array"] is not None:
+        np.testing.assert_array_equal(image.array, exp["array"])
+    if "close_to" in exp:
+        assert image.array.shape == exp["close_to"].shape
+        assert np.abs(image.array.astype(int) - exp["close_to"]).mean() < 3
+    np.testing.assert_allclose(image.spacing, exp["spacing"], rtol=1e-6)
+    assert load_label_array(path).shape == image.array.shape
+    vol = open_volume(path)
+    np.testing.assert_array_equal(vol.slice(image.n_slices - 1), image.slice2d(image.n_slices - 1))
+
+
+@pytest.mark.parametrize("make", [real_nrrd, real_mha, real_mhd], ids=lambda f: f.__name__)
+def test_itk_volume_matches_its_nifti_source_and_saves_masks_on_its_grid(make, tmp_path, shared_data):
+    """Same (z, y, x) array, spacing and world affine as the NIfTI reader gives for the source volume; a mask
+    saved next to it reloads unchanged with the source's ITK geometry (origin, direction, spacing)."""
+    import SimpleITK as sitk
+
+    from samwidgets.io import save_mask
+
+    path, exp = make(tmp_path, shared_data)
+    image, nifti = load_image(path), load_image(exp["like_nifti"])
+    np.testing.assert_array_equal(image.array, nifti.array)
+    assert image.spacing == pytest.approx(nifti.spacing)
+    np.testing.assert_allclose(image.affine, nifti.affine, atol=1e-4)
+    mask = (nifti.array > np.percentile(nifti.array, 95)).astype(np.uint8)
+    mask[0, 0, 0] = 2
+    out = save_mask(mask, tmp_path / f"mask{path.suffix}", like=image)
+    back = load_image(out)
+    np.testing.assert_array_equal(back.array, mask)
+    assert back.spacing == pytest.approx(image.spacing)
+    saved, src = sitk.ReadImage(str(out)), sitk.ReadImage(str(path))
+    assert saved.GetSize() == src.GetSize()
+    np.testing.assert_allclose(saved.GetOrigin(), src.GetOrigin())
+    np.testing.assert_allclose(saved.GetDirection(), src.GetDirection())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporaries left
+
+
+def test_itk_formats_without_simpleitk_name_the_extra(tmp_path, monkeypatch, shared_data):
+    import sys
+
+    from samwidgets.errors import MissingExtraError
+
+    path, _ = real_nrrd(tmp_path, shared_data)
+    monkeypatch.setitem(sys.modules, "SimpleITK", None)  # import now fails like on a machine without it
+    with pytest.raises(MissingExtraError, match=r"samwidgets\[itk\]") as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+
+
+def test_corrupt_itk_file_is_an_image_read_error(tmp_path):
+    pytest.importorskip("SimpleITK")
+    from samwidgets.errors import ImageReadError
+
+    bad = tmp_path / "broken.nrrd"
+    bad.write_bytes(b"NRRD0004\ntype: float\ndimension: 3\nsizes: 4 4 4\nencoding: raw\n\n" + b"\0" * 10)
+    with pytest.raises(ImageReadError) as info:
+        load_image(bad)
+    assert "broken.nrrd" in str(info.value) and "\n" not in info.value.reason

@@ -105,6 +105,6 @@ def test_save_errors(tmp_path):
     with pytest.raises(InputError, match="2D"):
         save_mask(np.zeros(like.array.shape, np.uint8), tmp_path / "m.png", like=like)
     with pytest.raises(InputError, match=".nii.gz"):
-        save_mask(np.zeros(like.array.shape, np.uint8), tmp_path / "m.mha", like=like)
+        save_mask(np.zeros(like.array.shape, np.uint8), tmp_path / "m.vtk", like=like)
     with pytest.raises(InputError, match="uint16"):
         save_mask(np.full(like.array.shape, -1), tmp_path / "m.nii.gz", like=like)
