@@ -35,12 +35,14 @@ def _as_list(value) -> list[str]:
 
 
 def sweep_key(manifests, models, protocols, *, max_cases, seed, only_3d: bool = False) -> str:
-    """sha256 over the sweep parameters, each manifest's bytes and the samwidgets version."""
+    """sha256 over the sweep parameters, each manifest's bytes, the samwidgets version and the results
+    table's columns (a table cached before a column existed is not reused)."""
     from samwidgets import __version__
+    from samwidgets.evaluation.table import COLUMNS
 
     h = hashlib.sha256()
     params = {"manifests": _as_list(manifests), "models": _as_list(models), "protocols": _as_list(protocols),
-              "max_cases": max_cases, "seed": int(seed), "version": __version__}
+              "max_cases": max_cases, "seed": int(seed), "version": __version__, "columns": list(COLUMNS)}
     if only_3d:
         params["only_3d"] = True
     h.update(json.dumps(params, sort_keys=True).encode())

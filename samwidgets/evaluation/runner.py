@@ -19,6 +19,9 @@ delete them to retry). On completion the file is rewritten in the canonical orde
 (:func:`samwidgets.evaluation.table.sort_table`), so an interrupted-then-resumed sweep ends with the same
 table as an uninterrupted one.
 
+Descriptors: every scored row also carries the object and first-prompt descriptors and ``off_label``
+(:class:`samwidgets.evaluation.describe.RowDescriber`, one per (case, model) unit).
+
 Bad input: unknown protocol or model names raise EvaluationError / ModelError listing the valid ones
 before any work; a case that fails to load, a slice that fails to encode, or a protocol that fails on one
 label becomes a row with ``failure_type = "error"`` and its ``error`` text, and the sweep goes on.
@@ -35,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from samwidgets.errors import EvaluationError
+from samwidgets.evaluation.describe import RowDescriber
 from samwidgets.evaluation.failures import failure_type
 from samwidgets.evaluation.protocols import Protocol, Step, parse_protocol, run_protocol
 from samwidgets.evaluation.table import append_rows, empty_table, read_table, sort_table, write_table
@@ -168,6 +172,7 @@ def evaluate_case(name, predictor, protocols, base: dict, key: str, image, label
     else:
         slices = [0]
     spacing2d = tuple(image.spacing[-2:])
+    describer = RowDescriber(image, labels, name=name, predictor=predictor)
     for z in slices if flat else []:
         t0 = time.perf_counter()
         calls0 = predictor.stats.get("encoder_calls", 0) if hasattr(predictor, "stats") else 0
@@ -192,13 +197,14 @@ def evaluate_case(name, predictor, protocols, base: dict, key: str, image, label
                     ]
                 except Exception as exc:
                     steps = [_note_row(base, p.name, label=label, slice_=z, error=_describe(exc))]
-                rows += steps
+                rows += describer.add(steps, label=label, z=z, protocol=p)
     for label, mask in labels.items():
         for p in vol:
             try:
                 st, extra = run_volume_protocol(p, predictor, image.array, mask, videos=videos)
                 log = _prompt_log(p, extra["slice"], st, extra)
-                rows.append(_result_row(base, label, -1, p, st, mask, tuple(image.spacing), log, float("nan")))
+                row = _result_row(base, label, -1, p, st, mask, tuple(image.spacing), log, float("nan"))
+                rows += describer.add([row], label=label, z=-1, protocol=p)
             except Exception as exc:
                 rows.append(_note_row(base, p.name, label=label, error=_describe(exc)))
     return rows

@@ -23,7 +23,18 @@ failure_type       str      :func:`samwidgets.evaluation.failures.failure_type`,
 prompt_log         str      JSON {"protocol", "slice", "prompts": [Prompt.to_json(), ...]} (+ "box3d")
 error              str      "" when fine; else the error (or the reason a row was skipped)
 seed               int      the sweep seed
+off_label          bool     the protocol sends a prompt kind the model was not trained with (points on
+                            LiteMedSAM / MedSAM): :mod:`samwidgets.evaluation.describe`
+obj_* box_* click_* float   descriptors (:data:`DESCRIPTOR_COLUMNS`) of the object and of the first prompt
+                            (:mod:`samwidgets.masks.descriptors`, formulas there); NaN where undefined,
+                            on error rows and in tables written before they existed
 =================  =======  ====================================================================
+
+Descriptor columns (names from :class:`~samwidgets.masks.descriptors.ObjectDescriptors` and
+:class:`~samwidgets.masks.descriptors.PromptDescriptors`): obj_px, obj_fraction, obj_mm (mm² or mm³, NaN
+when the spacing is unknown), obj_components, obj_solidity, obj_circularity, obj_elongation, obj_holes,
+obj_cnr (3 px ring), obj_edge_gradient, obj_heterogeneity, obj_touches_border (0/1); box_tightness,
+box_other_fill, click_dist_px, click_dist_rel.
 
 Writes go to a temporary file beside the target, then ``os.replace`` it: a crash leaves the previous
 complete table, never a torn one.
@@ -39,13 +50,18 @@ import pandas as pd
 
 from samwidgets.atomic import atomic_write
 from samwidgets.errors import EvaluationError
+from samwidgets.masks.descriptors import OBJECT_DESCRIPTORS, PROMPT_DESCRIPTORS
+
+#: descriptor columns, all float64: the object's, then the first prompt's
+DESCRIPTOR_COLUMNS: tuple[str, ...] = (*OBJECT_DESCRIPTORS, *PROMPT_DESCRIPTORS)
 
 COLUMNS: dict[str, str] = {
     "manifest": "str", "case_index": "int64", "dataset": "str", "modality": "str", "case": "str",
     "label": "str", "slice": "int64", "model": "str", "protocol": "str", "step": "int64",
     "n_points": "int64", "dice": "float64", "iou": "float64", "nsd": "float64", "hd95": "float64",
     "seconds": "float64", "encode_seconds": "float64", "failure_type": "str", "prompt_log": "str",
-    "error": "str", "seed": "int64",
+    "error": "str", "seed": "int64", "off_label": "bool",
+    **{name: "float64" for name in DESCRIPTOR_COLUMNS},
 }
 SORT_COLUMNS = ["manifest", "case_index", "case", "model", "label", "slice", "protocol", "step"]
 
@@ -61,6 +77,8 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
         values = df[col] if col in df else pd.Series([None] * len(df), index=df.index)
         if dtype == "str":
             out[col] = values.fillna("").astype(str).astype(object)
+        elif dtype == "bool":
+            out[col] = values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).astype(bool)
         elif dtype == "int64":
             out[col] = pd.to_numeric(values, errors="coerce").fillna(-1 if col == "slice" else 0).astype("int64")
         else:

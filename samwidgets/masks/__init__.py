@@ -1,0 +1,1 @@
+"""Mask analysis (numpy / scipy / scikit-image; no torch): object and prompt descriptors."""
