@@ -6,7 +6,8 @@
 
 ``precompute`` embeds every 2D slice (z index, array order) of every case so that the viewer and the
 sweeps never wait for the image encoder. It resumes after an interruption: a slice whose entry is
-already on disk is skipped after hashing its preprocessed input, without decoding the entry. Every
+already on disk is skipped after hashing its preprocessed input and verifying the entry (signature and
+sizes; a truncated or corrupt entry is dropped and re-encoded). Every
 command takes ``--cache-dir DIR`` (default ``$SAMWIDGETS_CACHE_DIR/embeddings`` or
 ``~/.cache/samwidgets/embeddings``).
 """
@@ -69,7 +70,7 @@ def precompute(
     """Encode every slice of every case into ``cache`` (the predictor must write to the same cache).
 
     cases: objects with ``key`` and ``load_image() -> Image`` (uint8 (z, y, x[, 3]) or (y, x[, 3])).
-    Slices already in the cache are skipped (``cache.contains``); a case that cannot be loaded or
+    Slices already in the cache are skipped after ``cache.verify`` (a corrupt entry is re-encoded); a case that cannot be loaded or
     encoded is reported through ``echo`` and skipped. On Ctrl-C, says how far it got and re-raises:
     running again resumes. Returns {"cases", "slices", "encoded", "skipped", "failed": [(case, reason)]}.
     """
@@ -87,7 +88,7 @@ def precompute(
                 for z in range(image.n_slices):
                     plane = image.slice2d(z)
                     prepared = predictor.prepare(plane)  # preprocessed and hashed once per slice
-                    if cache.contains(prepared.key):
+                    if cache.verify(prepared.key):
                         summary["skipped"] += 1
                     else:
                         predictor.encode_prepared(prepared)
@@ -152,8 +153,13 @@ def _info(args) -> int:
 
 def _clear(args) -> int:
     cache = _cache(args)
-    info = cache.info()
-    count = info["models"].get(args.model, 0) if args.model else info["entries"]
+    try:
+        info = cache.info()
+        count = info["models"].get(args.model, 0) if args.model else info["entries"]
+    except SamwidgetsError:
+        if args.model:  # a FIFO or device among the entries cannot be read to filter by model
+            raise
+        count = "all"  # clearing everything removes such files without opening them
     what = f"{count} cached embeddings" + (f" of model '{args.model}'" if args.model else "")
     if not args.yes:
         if not sys.stdin.isatty():

@@ -18,7 +18,11 @@ format is in :mod:`samwidgets.models.cache_format`. A torn, truncated, bit-flipp
 ``stats["corrupt_dropped"]`` and reported as a miss, so the caller recomputes. Writes go to a temporary
 file in the same folder, are fsync'ed and then ``os.replace``'d into place, so a reader never sees a
 half-written entry; a crash leaves at most a ``*.part`` file, which is never read as an entry and is
-removed by :meth:`EmbeddingCache.clear`.
+removed by :meth:`EmbeddingCache.clear`, or at the next first use of the folder by any process once its
+writer (the process id in its name) is dead and it is older than :data:`STALE_TMP_SECONDS`. Entries and
+the secret are written mode 0600; a secret not owned by the current user or readable by others is refused
+(:func:`~samwidgets.models.cache_format.load_or_create_secret`). Only regular files are opened: a FIFO or
+device in the folder is a :class:`CacheError` naming it (``clear()`` without a model removes it).
 
 ``fp16_on_disk=True`` stores float32/float64 tensors as float16 (half the disk space); they are restored
 to their original dtype on read, but their VALUES CHANGE SLIGHTLY (float16 rounding, relative error up to
@@ -43,12 +47,15 @@ from samwidgets.atomic import fsync_dir
 from samwidgets.errors import CacheError
 from samwidgets.models.cache_format import (
     SECRET_NAME,
+    STALE_TMP_SECONDS,
     TMP_SUFFIX,
     CorruptEntry,
     decode_entry,
     encode_entry,
     load_or_create_secret,
+    open_regular,
     peek_header,
+    remove_dead_writers_temporaries,
 )
 from samwidgets.paths import cache_root
 
@@ -155,6 +162,16 @@ class EmbeddingCache:
                     self._counts["write_errors"] += 1
                 warnings.warn(f"embedding not saved to disk: {exc}", RuntimeWarning, stacklevel=2)
 
+    def verify(self, key: str) -> bool:
+        """Whether ``key`` has a memory entry or a disk entry that passes full verification (signature,
+        header, sizes); a corrupt disk entry is dropped and counted, so this returns False and the caller
+        recomputes. Costs one read and HMAC of the file (milliseconds), far less than an encode."""
+        key = self._check_key(key)
+        with self._lock:
+            if key in self._memory:
+                return True
+        return self.disk and self._read(key)[0] is not None
+
     def contains(self, key: str) -> bool:
         """Whether ``key`` is in memory or has a disk entry (existence only; nothing is decoded or verified)."""
         key = self._check_key(key)
@@ -172,6 +189,7 @@ class EmbeddingCache:
         """Disk store summary: directory, entries, bytes_on_disk, per-model entry counts ("unknown" when
         no model was recorded), stale temporary files, and the memory tier's counters."""
         entries, size, per_model, stale = 0, 0, {}, 0
+        self._check_directory()
         if self.disk and self.directory.is_dir():
             for path in self._entry_files(include_tmp=True):
                 if path.name.endswith(TMP_SUFFIX):
@@ -191,6 +209,7 @@ class EmbeddingCache:
         """Remove entries (all, or only those whose header names ``model``) from memory and disk, plus any
         stale temporary files. Returns the number of disk entries removed. The secret is kept."""
         removed = 0
+        self._check_directory()
         with self._lock:
             for key in [k for k, item in self._memory.items() if model is None or item[2] == model]:
                 self._forget(key)
@@ -256,10 +275,25 @@ class EmbeddingCache:
                 if path.name.endswith(SUFFIX) or (include_tmp and path.name.endswith(TMP_SUFFIX)):
                     yield path
 
+    def _check_directory(self) -> None:
+        if self.disk and self.directory.exists() and not self.directory.is_dir():
+            raise CacheError("the embedding cache folder is a file, not a folder", where=self.directory)
+
     def _ensure_secret(self) -> bytes:
         if self._secret is None:
+            self._check_directory()
             self._secret = load_or_create_secret(self.directory)
+            self.remove_stale_temporaries()
         return self._secret
+
+    def remove_stale_temporaries(self, *, min_age: float = STALE_TMP_SECONDS) -> int:
+        """Delete ``*.part`` files left by writers that died (kill -9, power loss): the process id in the
+        name is not running on this machine and the file is older than ``min_age`` seconds. Run once at
+        the first disk use of each cache object. Returns how many were removed."""
+        if not self.directory.is_dir():
+            return 0
+        paths = list(self.directory.glob(f"*{TMP_SUFFIX}")) + list(self._entry_files(include_tmp=True))
+        return remove_dead_writers_temporaries(paths, min_age=min_age)
 
     def _write(self, key: str, features: dict, model: str | None) -> None:
         data = encode_entry(key, features, model, self._ensure_secret(), fp16=self.fp16_on_disk)
@@ -267,7 +301,9 @@ class EmbeddingCache:
         tmp = final.parent / f".{key}.{os.getpid()}.{threading.get_ident()}{TMP_SUFFIX}"
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            tmp.unlink(missing_ok=True)  # a leftover of a dead thread with our ids: O_EXCL below
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -286,7 +322,7 @@ class EmbeddingCache:
     def _read(self, key: str) -> tuple[dict | None, str | None]:
         path = self._path(key)
         try:
-            with open(path, "rb") as fh:
+            with os.fdopen(open_regular(path), "rb") as fh:
                 ident = os.fstat(fh.fileno())
                 data = bytearray(ident.st_size)  # decoded tensors view this buffer: no second copy
                 complete = fh.readinto(data) == ident.st_size
@@ -331,6 +367,9 @@ class ModelCache:
 
     def contains(self, key: str) -> bool:
         return self.cache.contains(key)
+
+    def verify(self, key: str) -> bool:
+        return self.cache.verify(key)
 
     @property
     def stats(self) -> dict[str, int]:

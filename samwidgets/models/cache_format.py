@@ -16,10 +16,13 @@ their dtype on read (values change slightly: relative error up to about 5e-4).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
 import os
+import re
+import stat
 import struct
 import sys
 import threading
@@ -36,6 +39,8 @@ TMP_SUFFIX = ".part"
 _PREFIX = struct.Struct("<I")
 _HEAD = len(MAGIC) + _PREFIX.size
 _FP16_MAX = 65504.0
+STALE_TMP_SECONDS = 60.0  # a dead writer's temporary older than this is removed at the next start
+_TMP_PID_RE = re.compile(r"\.(\d+)\.\d+" + re.escape(TMP_SUFFIX) + "$")
 _ALIGN = 64  # payload and tensor offsets are multiples of this, so tensors can view the read buffer
 
 
@@ -43,11 +48,54 @@ class CorruptEntry(Exception):
     """An entry failed verification (the message says which check)."""
 
 
+def open_regular(path: Path, *, follow_symlinks: bool = True) -> int:
+    """A read-only descriptor of ``path`` if it is a regular file; a FIFO, device, socket or folder raises
+    :class:`CacheError` naming the path (opened non-blocking and checked with ``fstat``, so a FIFO never
+    hangs). ``follow_symlinks=False`` also refuses a symbolic link. FileNotFoundError propagates."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CacheError("is a symbolic link; not trusted here", where=path) from exc
+        raise CacheError(f"cannot open: {exc.strerror or exc}", where=path) from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise CacheError("not a regular file (a FIFO, device, socket or folder); remove it", where=path)
+    if hasattr(os, "O_NONBLOCK"):
+        os.set_blocking(fd, True)
+    return fd
+
+
+def _check_secret_owner(fd: int, path: Path) -> None:
+    """Refuse a secret another user could have planted or can read: it must be owned by the current user
+    and have no group/other permission bits (0600 or stricter). POSIX only."""
+    if not hasattr(os, "geteuid"):
+        return
+    info = os.fstat(fd)
+    if info.st_uid != os.geteuid():
+        raise CacheError(f"the cache secret is owned by uid {info.st_uid}, not by you (uid {os.geteuid()}); "
+                         "it is not trusted: delete the cache folder's secret.key and its entries", where=path)
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        raise CacheError(f"the cache secret has mode {stat.S_IMODE(info.st_mode):04o}; it must be 0600 "
+                         "(readable by you only): it is not trusted. Delete secret.key and the cache entries "
+                         "to start afresh", where=path)
+
+
 def load_or_create_secret(directory: Path) -> bytes:
     """The 32-byte secret of the cache in ``directory``; created (mode 0600) on first use.
 
     Publication is atomic (``os.link`` of a fully written temporary file), so two processes starting at
-    once agree on one secret. Raises :class:`CacheError` when the folder or secret cannot be used.
+    once agree on one secret. An existing secret is trusted only if it is a regular file (not a link)
+    owned by the current user with mode 0600 (no group/other bits); otherwise this REFUSES with a
+    :class:`CacheError` saying so (it is never silently replaced, since entries signed with it would be
+    lost and a planted key must be noticed). Raises :class:`CacheError` when the folder or secret cannot
+    be used.
     """
     path = directory / SECRET_NAME
     try:
@@ -69,7 +117,12 @@ def load_or_create_secret(directory: Path) -> bytes:
                     os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
-        secret = path.read_bytes()
+        fd = open_regular(path, follow_symlinks=False)
+        try:
+            _check_secret_owner(fd, path)
+            secret = os.read(fd, 64)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise CacheError(f"cannot use the embedding cache directory: {exc}", where=directory) from exc
     if len(secret) != 32:
@@ -153,9 +206,10 @@ def decode_entry(key: str, data: bytes | bytearray, secret: bytes) -> tuple[dict
 
 
 def peek_header(path: Path) -> dict | None:
-    """The JSON header of an entry file, NOT verified (for listing and clearing only), or None."""
+    """The JSON header of an entry file, NOT verified (for listing and clearing only), or None.
+    A path that is not a regular file raises :class:`CacheError` naming it."""
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(open_regular(path), "rb") as fh:
             start = fh.read(_HEAD)
             if len(start) < _HEAD or not start.startswith(MAGIC):
                 return None
@@ -168,3 +222,33 @@ def peek_header(path: Path) -> dict | None:
         return None
 
 
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (signal 0; a permission error means alive)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_dead_writers_temporaries(paths, *, min_age: float = STALE_TMP_SECONDS) -> int:
+    """Unlink each temporary ``.<name>.<pid>.<thread>.part`` of ``paths`` whose writer process is not
+    running and whose mtime is at least ``min_age`` seconds old; others are left alone. Returns the count."""
+    removed, now = 0, time.time()
+    for path in paths:
+        match = _TMP_PID_RE.search(Path(path).name)
+        if not match or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            if now - os.lstat(path).st_mtime >= min_age:
+                os.unlink(path)
+                removed += 1
+        except OSError:
+            continue
+    return removed

@@ -30,6 +30,7 @@ from pathlib import Path
 from samwidgets.errors import ReportError
 from samwidgets.reports.catalog import check_parameters, find_notebook
 from samwidgets.reports.html import export_html
+from samwidgets.reports.parameters import inject_parameters, validate_parameters
 
 DEFAULT_KERNEL = "python3"
 
@@ -66,9 +67,10 @@ def run_report(name: str, params: dict | None = None, *, out_dir="reports", kern
 
     ``cwd``: the working directory of the kernel (default: the current one), so relative paths given as
     parameters mean what they mean to the caller. Returns a :class:`Report`; raises :class:`ReportError`
-    for an unknown notebook or parameter, and after exporting when a cell failed.
+    for an unknown notebook or parameter, a parameter value that is not JSON-like (see
+    :mod:`samwidgets.reports.parameters`; checked before anything runs), and after exporting when a cell failed.
     """
-    params = dict(params or {})
+    params = validate_parameters(dict(params or {}))
     notebook = find_notebook(name)
     stem = notebook.stem
     declared = check_parameters(notebook, params)
@@ -110,13 +112,21 @@ def run_report(name: str, params: dict | None = None, *, out_dir="reports", kern
 
 def _execute(notebook: Path, out_nb: Path, params: dict, *, kernel_name, cwd, progress, log_output,
              start_timeout) -> tuple[str | None, int | None]:
-    """Run papermill; return (None, None) on success or (failure text, cell index) on failure."""
+    """Run papermill; return (None, None) on success or (failure text, cell index) on failure.
+
+    The parameters cell is injected here (:func:`inject_parameters`, literal assignments only), so papermill
+    is given no parameters to translate.
+    """
+    import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    nb = nbformat.read(str(notebook), as_version=4)
+    if params:
+        nb = inject_parameters(nb, params)
     try:
         papermill.execute_notebook(
-            str(notebook), str(out_nb), parameters=params, kernel_name=kernel_name,
+            nb, str(out_nb), parameters=None, kernel_name=kernel_name,
             cwd=str(cwd or os.getcwd()), progress_bar=progress, log_output=log_output,
             request_save_on_cell_execute=True, start_timeout=start_timeout,
         )

@@ -97,6 +97,18 @@ def test_precompute_interrupt_and_resume(fake_world, capsys):
     assert info["entries"] == 9 and info["models"] == {"fake": 9} and info["stale_tmp_files"] == 0
 
 
+def test_precompute_reencodes_a_truncated_entry_instead_of_counting_it_cached(fake_world, capsys):
+    _, built, _, cache_dir = fake_world
+    args = ["cache", "precompute", "b.yaml", "--model", "fake", "--cache-dir", str(cache_dir), "--no-progress"]
+    assert run(*args) == 0
+    entry = sorted(cache_dir.glob("*/*.swe"))[0]
+    entry.write_bytes(entry.read_bytes()[:-40])  # torn after commit (e.g. a disk error)
+    capsys.readouterr()
+    assert run(*args) == 0
+    assert "3 slices: 1 embedded, 2 already cached" in capsys.readouterr().out
+    assert built[-1].stats["encoder_calls"] == 1
+
+
 def test_precompute_max_cases_and_failing_case(fake_world, capsys):
     _, built, manifests, cache_dir = fake_world
     assert run("cache", "precompute", "a.yaml", "b.yaml", "--model", "fake", "--max-cases", "1",
