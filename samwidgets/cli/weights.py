@@ -1,6 +1,6 @@
 """``samwidgets weights fetch NAME`` and ``samwidgets weights list``: model checkpoints on this machine.
 
-    samwidgets weights fetch sam_vit_b [--url URL] [--dir DIR] [--no-progress]
+    samwidgets weights fetch sam_vit_b [--url URL] [--dir DIR] [--allow-insecure-url] [--no-progress]
     samwidgets weights list [--dir DIR] [--verify]
 
 The work is done by :mod:`samwidgets.models.weights` (verified, atomic downloads).
@@ -26,6 +26,8 @@ def register(subparsers) -> None:
     fetch.add_argument("--url", help="download from this URL instead of the official one")
     fetch.add_argument("--dir", help="destination folder (default: $SAMWIDGETS_WEIGHTS_DIR or "
                                      "~/.cache/samwidgets/weights)")
+    fetch.add_argument("--allow-insecure-url", action="store_true",
+                       help="also accept http:// and file:// URLs (default: https only)")
     fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
     fetch.set_defaults(func=_fetch)
 
@@ -43,7 +45,8 @@ def _help(parser) -> int:
 def _fetch(args) -> int:
     from samwidgets.models.weights import fetch
 
-    path = fetch(args.name, url=args.url, dest_dir=args.dir, progress=not args.no_progress, echo=print)
+    path = fetch(args.name, url=args.url, dest_dir=args.dir, progress=not args.no_progress, echo=print,
+                 allow_insecure=args.allow_insecure_url)
     print(path)
     return 0
 
@@ -64,4 +67,6 @@ def _list(args) -> int:
 
 
 def _yes(value) -> str:
+    if isinstance(value, str):  # "unverified": no official sha256 to check against
+        return value
     return "-" if value is None else ("yes" if value else "no")

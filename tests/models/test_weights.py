@@ -87,13 +87,13 @@ def listing(folder: Path) -> list[str]:
 def test_fetch_downloads_and_verifies(tmp_path, fake_model, server):
     fake_model()
     messages = []
-    path = weights.fetch("fake", dest_dir=tmp_path, progress=False, echo=messages.append)
+    path = weights.fetch("fake", allow_insecure=True, dest_dir=tmp_path, progress=False, echo=messages.append)
     assert path == tmp_path / "fake.pth" and path.read_bytes() == BODY
     assert listing(tmp_path) == ["fake.pth"]
     assert "sha256 verified" in messages[-1]
     hits = len(server[1].hits)
     # already present with the right hash: no second download
-    assert weights.fetch("fake", dest_dir=tmp_path, progress=False, echo=messages.append) == path
+    assert weights.fetch("fake", allow_insecure=True, dest_dir=tmp_path, progress=False, echo=messages.append) == path
     assert len(server[1].hits) == hits and "nothing to download" in messages[-1]
 
 
@@ -101,7 +101,7 @@ def test_weights_dir_follows_the_environment(tmp_path, monkeypatch, fake_model):
     monkeypatch.setenv("SAMWIDGETS_WEIGHTS_DIR", str(tmp_path / "w"))
     assert weights.weights_dir() == tmp_path / "w"
     fake_model()
-    assert weights.fetch("fake", progress=False, echo=lambda m: None) == tmp_path / "w" / "fake.pth"
+    assert weights.fetch("fake", allow_insecure=True, progress=False, echo=lambda m: None) == tmp_path / "w" / "fake.pth"
     monkeypatch.delenv("SAMWIDGETS_WEIGHTS_DIR")
     assert weights.weights_dir() == Path.home() / ".cache" / "samwidgets" / "weights"
 
@@ -109,12 +109,12 @@ def test_weights_dir_follows_the_environment(tmp_path, monkeypatch, fake_model):
 def test_wrong_hash_leaves_nothing_and_keeps_an_older_file(tmp_path, fake_model):
     fake_model(sha="0" * 64)
     with pytest.raises(CheckpointError, match="sha256 mismatch") as info:
-        weights.fetch("fake", dest_dir=tmp_path, progress=False, echo=lambda m: None)
+        weights.fetch("fake", allow_insecure=True, dest_dir=tmp_path, progress=False, echo=lambda m: None)
     assert "fake" in str(info.value)
     assert listing(tmp_path) == []
     (tmp_path / "fake.pth").write_bytes(b"an older file")
     with pytest.raises(CheckpointError):
-        weights.fetch("fake", dest_dir=tmp_path, progress=False, echo=lambda m: None)
+        weights.fetch("fake", allow_insecure=True, dest_dir=tmp_path, progress=False, echo=lambda m: None)
     assert listing(tmp_path) == ["fake.pth"] and (tmp_path / "fake.pth").read_bytes() == b"an older file"
 
 
@@ -124,7 +124,7 @@ def test_wrong_hash_leaves_nothing_and_keeps_an_older_file(tmp_path, fake_model)
 def test_broken_downloads_leave_nothing(tmp_path, fake_model, path, reason):
     fake_model(path=path)
     with pytest.raises(CheckpointError, match=reason) as info:
-        weights.fetch("fake", dest_dir=tmp_path, progress=False, echo=lambda m: None)
+        weights.fetch("fake", allow_insecure=True, dest_dir=tmp_path, progress=False, echo=lambda m: None)
     assert info.value.where == "fake"
     assert listing(tmp_path) == []
 
@@ -132,30 +132,30 @@ def test_broken_downloads_leave_nothing(tmp_path, fake_model, path, reason):
 def test_unreachable_server_and_explicit_url(tmp_path, fake_model, server):
     fake_model(path="/missing")
     # --url overrides the registry's URL, the registry's hash still applies
-    path = weights.fetch("fake", url=f"{server[0]}/ok", dest_dir=tmp_path, progress=False, echo=lambda m: None)
+    path = weights.fetch("fake", allow_insecure=True, url=f"{server[0]}/ok", dest_dir=tmp_path, progress=False, echo=lambda m: None)
     assert path.read_bytes() == BODY
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(CheckpointError, match="cannot reach"):
-        weights.fetch("fake", url=f"http://127.0.0.1:{port}/x", dest_dir=tmp_path / "b", progress=False,
+        weights.fetch("fake", allow_insecure=True, url=f"http://127.0.0.1:{port}/x", dest_dir=tmp_path / "b", progress=False,
                       echo=lambda m: None)
     assert listing(tmp_path / "b") == []
-    with pytest.raises(CheckpointError, match="only http"):
-        weights.fetch("fake", url="ftp://example.org/x", dest_dir=tmp_path / "c", echo=lambda m: None)
+    with pytest.raises(CheckpointError, match="only https"):
+        weights.fetch("fake", allow_insecure=True, url="ftp://example.org/x", dest_dir=tmp_path / "c", echo=lambda m: None)
 
 
 def test_unknown_hash_is_recorded_and_then_enforced(tmp_path, fake_model):
     fake_model(sha=None)
     messages = []
-    path = weights.fetch("fake", dest_dir=tmp_path, progress=False, echo=messages.append)
-    assert "no official sha256" in messages[-1] and SHA in messages[-1]
+    path = weights.fetch("fake", allow_insecure=True, dest_dir=tmp_path, progress=False, echo=messages.append)
+    assert "UNVERIFIED" in messages[-1] and "no official sha256" in messages[-1] and SHA in messages[-1]
     assert weights.read_sidecar(path) == SHA
     assert listing(tmp_path) == ["fake.pth", "fake.pth.sha256"]
-    assert weights.status("fake", dest_dir=tmp_path, verify=True)["verified"] is True
+    assert weights.status("fake", dest_dir=tmp_path, verify=True)["verified"] == "unverified"
     path.write_bytes(b"tampered")
     assert weights.status("fake", dest_dir=tmp_path, verify=True)["verified"] is False
-    weights.fetch("fake", dest_dir=tmp_path, progress=False, echo=messages.append)  # re-downloads
+    weights.fetch("fake", allow_insecure=True, dest_dir=tmp_path, progress=False, echo=messages.append)  # re-downloads
     assert "downloading it again" in messages[-2] and path.read_bytes() == BODY
 
 
