@@ -20,6 +20,13 @@ class, step by step:
 
 A perfect prediction gives no click (``None``), as in the reference ("No clicks were added").
 
+The initial box (:func:`cvpr25_box`) follows the challenge's ``get_boxes.py``: ``z_min``/``z_max`` of the
+object; ``z_mid = z[len(z) // 2]`` over the object's voxels in C order (the median voxel's slice, not the
+middle of the z range); on that slice the tight 2D box, each side moved outwards by
+``int(shift * W / 256)`` (x) and ``int(shift * H / 256)`` (y) for one ``shift`` drawn uniformly from 0..5,
+clipped to the image. The reference draws ``shift`` from numpy's global generator seeded once per data
+preparation run (2025), so the drawn values depend on file order; here it comes from the explicit ``rng``.
+
 Deliberate extension: the reference only runs on 3D (z, y, x) volumes. A 2D (y, x) mask is treated the
 same way in two dimensions (8-connectivity, padding per axis); feeding the reference a (1, H, W) volume
 instead would pad z as well and make every pixel's distance 1.
@@ -44,6 +51,23 @@ REFERENCE_SEED = 42
 EDT_PADDING = 0.25
 #: clicks per object after the optional box
 N_CLICKS = 5
+#: the box sides move outwards by a shift drawn from 0 .. BOX_SHIFT_MAX (in 256-pixel units)
+BOX_SHIFT_MAX = 5
+
+
+@dataclass(frozen=True)
+class Cvpr25Box:
+    """The challenge's box prompt: ``box_xyxy`` (4,) float xyxy pixels on slice ``z_mid``; for a volume the
+    object's inclusive slice range ``z_min``..``z_max`` (all three 0 for a 2D image)."""
+
+    box_xyxy: np.ndarray
+    z_mid: int = 0
+    z_min: int = 0
+    z_max: int = 0
+
+    def to_json(self) -> dict:
+        return {"box_xyxy": np.asarray(self.box_xyxy, float).tolist(), "z_mid": self.z_mid,
+                "z_min": self.z_min, "z_max": self.z_max}
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,26 @@ def _pair(gt, pred) -> tuple[np.ndarray, np.ndarray]:
     if g.shape != p.shape or g.ndim not in (2, 3):
         raise PromptError(f"ground truth {g.shape} and prediction {p.shape} must be the same (y, x) or (z, y, x) shape")
     return g, p
+
+
+def cvpr25_box(gt: np.ndarray, *, rng: np.random.Generator) -> Cvpr25Box:
+    """The initial box of a (y, x) or (z, y, x) bool object (module docstring), its shift drawn with ``rng``."""
+    g = np.asarray(gt).astype(bool, copy=False)
+    if g.ndim not in (2, 3) or not g.any():
+        raise PromptError(f"the CVPR 2025 box needs a non-empty (y, x) or (z, y, x) mask, got shape {g.shape}")
+    z_mid = z_min = z_max = 0
+    plane = g
+    if g.ndim == 3:
+        zs = np.nonzero(g)[0]
+        z_min, z_max, z_mid = int(zs.min()), int(zs.max()), int(zs[len(zs) // 2])
+        plane = g[z_mid]
+    ys, xs = np.nonzero(plane)
+    h, w = plane.shape
+    shift = int(rng.integers(0, BOX_SHIFT_MAX + 1))
+    dx, dy = int(shift * w / 256), int(shift * h / 256)
+    box = np.array([max(0, xs.min() - dx), max(0, ys.min() - dy), min(w - 1, xs.max() + dx),
+                    min(h - 1, ys.max() + dy)], dtype=float)
+    return Cvpr25Box(box, z_mid=z_mid, z_min=z_min, z_max=z_max)
 
 
 def largest_error_component(gt: np.ndarray, pred: np.ndarray) -> np.ndarray | None:
