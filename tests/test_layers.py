@@ -1,6 +1,6 @@
 """The architecture's rules of the house, checked: imports point down, and the headless core stays light.
 
-Layers, bottom to top: errors/atomic -> io, prompts, metrics, manifest -> models -> evaluation ->
+Layers, bottom to top: errors/atomic -> io, prompts, masks, metrics, manifest -> models -> evaluation ->
 widgets, analysis -> reports, cli. A module may import its own layer or lower ones only.
 """
 
@@ -17,14 +17,14 @@ PKG = Path(__file__).resolve().parents[1] / "samwidgets"
 
 LAYER = {
     "errors": 0, "atomic": 0, "paths": 0, "bootstrap": 0, "__init__": 0, "__main__": 9,
-    "io": 1, "prompts": 1, "metrics": 1, "manifest": 1, "manifest_schema": 1, "manifest_build": 1,
+    "io": 1, "prompts": 1, "metrics": 1, "manifest": 1, "masks": 1,
     "models": 2,
     "evaluation": 3,
     "widgets": 4, "analysis": 4,
     "reports": 5,
     "cli": 6,
 }
-LIGHT = ["samwidgets.io", "samwidgets.prompts", "samwidgets.metrics", "samwidgets.manifest",
+LIGHT = ["samwidgets.io", "samwidgets.prompts", "samwidgets.masks", "samwidgets.metrics", "samwidgets.manifest",
          "samwidgets.widgets.session"]
 HEAVY = ("torch", "ipywidgets", "ipycanvas")
 
@@ -54,9 +54,8 @@ def test_imports_point_down():
             if not name.startswith("samwidgets.") or here not in LAYER:
                 continue
             there = _top(name)
-            if there in LAYER and LAYER[there] > LAYER[here] and not (here == "__init__" and path.name == "__init__.py"):
+            if there in LAYER and LAYER[there] > LAYER[here]:
                 wrong.append(f"{rel} imports {name}")
-    # the package root may forward open_case lazily (inside a function); everything else points down
     assert wrong == [], "\n".join(wrong)
 
 

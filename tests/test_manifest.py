@@ -17,8 +17,8 @@ from PIL import Image as PILImage
 
 from samwidgets.errors import LabelError, ManifestError
 from samwidgets.manifest import find_case, inspect_manifest, load_manifest, validate_manifest
-from samwidgets.manifest_build import file_stem
-from samwidgets.manifest_schema import schema_problems
+from samwidgets.manifest.build import file_stem
+from samwidgets.manifest.schema import schema_problems
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "data_manifests"
@@ -359,7 +359,7 @@ def test_manifest_layer_imports_no_torch_or_widgets():
 
 def test_fast_schema_check_agrees_with_the_full_validator():
     """The quick fastjsonschema pass says yes exactly when jsonschema finds no problem."""
-    from samwidgets.manifest_schema import _is_valid_fast, _validator
+    from samwidgets.manifest.schema import _is_valid_fast, _validator
 
     shipped = [yaml.safe_load(p.read_text()) for p in sorted(MANIFESTS.glob("*.yaml"))]
     broken = [

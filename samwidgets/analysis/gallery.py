@@ -4,7 +4,7 @@ The predicted mask is not stored in the results table. It is **recomputed from t
 encoded through the embedding cache (a disk hit after the sweep, so a gallery costs decoder calls only, about
 0.1 s a panel) and every prompt set of the log is decoded; the masks of several prompt sets are OR-ed, as the
 sweep does for one-box-per-component protocols (Mazurowski mode 4). This keeps the table small and exactly
-tied to the prompts a user can replay with :func:`samwidgets.open_case`. Two honest limits, written on the
+tied to the prompts a user can replay with :func:`samwidgets.widgets.open_case`. Two honest limits, written on the
 panel when they apply:
 
 * protocols that fed previous low-resolution logits back into the decoder (micro-sam with feedback) are
@@ -90,7 +90,7 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
 
     Cases are opened from the row's ``manifest``, ``dataset`` and ``case`` (each manifest loaded once).
     Predictors are built once per model (``samwidgets.models.load``) with an :class:`EmbeddingCache` in
-    ``<cache_dir>/embeddings`` (the sweep's; see :func:`samwidgets.analysis.sweep.cache_root`); pass
+    ``<cache_dir>/embeddings`` (the sweep's; see :func:`samwidgets.analysis.cached_sweep.cache_root`); pass
     ``predictors`` to reuse loaded ones.
     With ``cache_panels`` each finished panel is stored under ``<cache_dir>/panels`` and read back next time
     (see :mod:`samwidgets.analysis.panel_cache`).
@@ -233,7 +233,7 @@ def render_gallery(items: list[GalleryItem], *, metric: str = "dice", ncols: int
 
 def gallery_table(items_or_rows, *, metric: str = "dice") -> pd.DataFrame:
     """The rows behind a gallery with case id, slice, model, protocol, score, failure type and prompt log;
-    reopen panel ``i`` in the viewer with ``samwidgets.open_case(table.iloc[i])``."""
+    reopen panel ``i`` in the viewer with ``samwidgets.widgets.open_case(table.iloc[i])``."""
     if isinstance(items_or_rows, pd.DataFrame):
         rows = items_or_rows.reset_index(drop=True)
     else:

@@ -3,7 +3,7 @@
 A gallery rerun on the same results then opens no manifest, reads no image and loads no model. An entry
 is keyed by a sha256 of the samwidgets version, the manifest file's bytes, the row's dataset, case, label,
 slice, model, protocol and prompt log, and whether the mask was replayed: the same assumption as the
-results-table cache (``samwidgets.analysis.sweep``), which is keyed by manifest contents too. Entries are
+results-table cache (``samwidgets.analysis.cached_sweep``), which is keyed by manifest contents too. Entries are
 ``<cache_dir>/panels/<key[:2]>/<key>.npz`` (image uint8, bit-packed masks), written atomically; a missing
 or damaged entry is a miss, never an error.
 """

@@ -7,9 +7,9 @@
 from samwidgets.evaluation.failures import FAILURE_TYPES, failure_type
 from samwidgets.evaluation.protocols import PROTOCOL_HELP, Protocol, Step, parse_protocol, run_protocol
 from samwidgets.evaluation.runner import case_rng, run_sweep
-from samwidgets.evaluation.table import COLUMNS, read_table, tables_equal
+from samwidgets.evaluation.table import COLUMNS, read_table
 
 __all__ = [
     "COLUMNS", "FAILURE_TYPES", "PROTOCOL_HELP", "Protocol", "Step", "case_rng", "failure_type",
-    "parse_protocol", "read_table", "run_protocol", "run_sweep", "tables_equal",
+    "parse_protocol", "read_table", "run_protocol", "run_sweep",
 ]

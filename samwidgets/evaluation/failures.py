@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from samwidgets.io.components import connected_components
+from samwidgets.masks.components import connected_components
 from samwidgets.metrics import dice
 
 #: a prediction with at least this Dice is "ok"

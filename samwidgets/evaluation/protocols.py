@@ -1,7 +1,7 @@
 """Prompt protocols: parse their names and run one on one object of one slice.
 
 A protocol turns a ground-truth mask into one or more rounds ("steps") of prompts, decodes each against a
-slice's :class:`~samwidgets.models.base.Embedding` (encoded once by the caller) and yields the mask of
+slice's :class:`~samwidgets.models.protocol.Embedding` (encoded once by the caller) and yields the mask of
 every step. Names (``PROTOCOL_HELP`` lists them):
 
 =========================  ===============================================================================

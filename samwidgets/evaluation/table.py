@@ -1,7 +1,7 @@
 """The results table: its columns, and atomic reads and appends of the parquet file.
 
 One row per (case, label, slice or volume, model, protocol, prompt step). Columns (the report notebooks
-and ``samwidgets.open_case(row)`` rely on these names):
+and ``samwidgets.widgets.open_case(row)`` rely on these names):
 
 =================  =======  ====================================================================
 manifest           str      absolute path of the manifest the case came from
@@ -45,7 +45,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from samwidgets.atomic import atomic_write
@@ -126,19 +125,3 @@ def append_rows(rows: list[dict], path: str | os.PathLike | None, existing: pd.D
     if path is not None:
         write_table(table, path)
     return table
-
-
-def tables_equal(a: pd.DataFrame, b: pd.DataFrame, *, ignore=("seconds", "encode_seconds")) -> bool:
-    """Whether two tables hold the same rows in the same order, ignoring timing columns."""
-    cols = [c for c in COLUMNS if c not in ignore]
-    a, b = normalise(a)[cols], normalise(b)[cols]
-    if a.shape != b.shape:
-        return False
-    for c in cols:
-        x, y = a[c].to_numpy(), b[c].to_numpy()
-        if COLUMNS[c] == "float64":
-            if not np.array_equal(x, y, equal_nan=True):
-                return False
-        elif not (x == y).all():
-            return False
-    return True

@@ -7,7 +7,6 @@ torch, ipywidgets or ipycanvas. Arrays are (z, y, x[, 3]) / (y, x[, 3]) in file 
 
 from __future__ import annotations
 
-from samwidgets.io.components import components_by_size, connected_components
 from samwidgets.io.image import Image
 from samwidgets.io.labels import check_label_shape, decode_label, instance_masks
 from samwidgets.io.nifti import Volume
@@ -22,8 +21,6 @@ __all__ = [
     "Volume",
     "apply_preset",
     "check_label_shape",
-    "components_by_size",
-    "connected_components",
     "decode_label",
     "instance_masks",
     "load_image",

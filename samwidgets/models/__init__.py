@@ -7,7 +7,7 @@
 torch is imported only when a model is built.
 """
 
-from samwidgets.models.base import Embedding, Prediction, Predictor
+from samwidgets.models.protocol import Embedding, Prediction, Predictor
 from samwidgets.models.registry import MODELS, ModelSpec, get_spec, load
 
 __all__ = ["Embedding", "Prediction", "Predictor", "MODELS", "ModelSpec", "get_spec", "load"]

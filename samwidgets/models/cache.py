@@ -3,7 +3,7 @@
 ``BasePredictor.encode`` calls ``cache.get(key, device=...)`` and, on a miss, ``cache.put(key, features)``,
 where ``features`` maps names to torch tensors (e.g. ``{"image_embed": (1, 256, 64, 64) float32}``) and the
 key is a sha256 hex digest of the preprocessed slice, model name, weights hash and preprocessing version
-(:func:`samwidgets.models.predictor.embedding_key`).
+(:func:`samwidgets.models.base_predictor.embedding_key`).
 
 Memory tier: tensors are kept as handed to ``put`` (on the predictor's device); the bound is the sum of
 their ``nbytes``; the least-recently used entries are evicted first, and an entry larger than the whole

@@ -61,7 +61,7 @@ import numpy as np
 from samwidgets.errors import CheckpointError, MissingExtraError, ModelError
 from samwidgets.models.checkpoints import file_sha256
 from samwidgets.models.device import autocast, resolve_device
-from samwidgets.models.predictor import BasePredictor
+from samwidgets.models.base_predictor import BasePredictor
 
 IMAGE_SIZE = 256
 BACKEND_ENV = "SAMWIDGETS_LITEMEDSAM_BACKEND"

@@ -27,7 +27,7 @@ import numpy as np
 
 from samwidgets.models.checkpoints import build_from_checkpoint
 from samwidgets.models.device import resolve_device
-from samwidgets.models.predictor import BasePredictor
+from samwidgets.models.base_predictor import BasePredictor
 from samwidgets.models.sam import build_network, run_sam_decoder
 
 IMG_SIZE = 1024

@@ -25,7 +25,7 @@ import numpy as np
 from samwidgets.errors import MissingExtraError
 from samwidgets.models.checkpoints import build_from_checkpoint
 from samwidgets.models.device import resolve_device
-from samwidgets.models.predictor import BasePredictor
+from samwidgets.models.base_predictor import BasePredictor
 
 IMG_SIZE = 1024
 ARCHS = ("vit_b", "vit_l", "vit_h")

@@ -31,7 +31,7 @@ import numpy as np
 from samwidgets.errors import MissingExtraError
 from samwidgets.models.checkpoints import build_from_checkpoint
 from samwidgets.models.device import resolve_device
-from samwidgets.models.predictor import BasePredictor
+from samwidgets.models.base_predictor import BasePredictor
 from samwidgets.models.sam import to_uint8_rgb
 
 ARCH_CONFIGS = {

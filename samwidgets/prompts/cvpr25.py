@@ -43,7 +43,7 @@ import numpy as np
 from scipy import ndimage
 
 from samwidgets.errors import PromptError
-from samwidgets.io.components import connected_components
+from samwidgets.masks.components import connected_components
 
 #: the reference re-seeds numpy's legacy generator with this before every tie break
 REFERENCE_SEED = 42

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from samwidgets.errors import PromptError
-from samwidgets.io.components import components_by_size
+from samwidgets.masks.components import components_by_size
 
 #: maximum random shift, in pixels, of each box side for the jittered box (SAM2 medical benchmark)
 BOX_JITTER_PX = 5

@@ -113,8 +113,8 @@ class AnnotationMixin:
     def segment_everything(self, z: int | None = None, *, n_per_side: int = 8, iou_threshold: float = 0.7,
                            min_score: float = 0.5) -> np.ndarray:
         """Grid-of-points masks of slice z (default the current one) as an int32 (H, W) label map, also kept
-        in ``everything[z]`` for the overlay (see samwidgets.widgets.everything)."""
-        from samwidgets.widgets.everything import segment_everything
+        in ``everything[z]`` for the overlay (see samwidgets.models.automatic)."""
+        from samwidgets.models.automatic import segment_everything
 
         z = self.z if z is None else int(z)
         emb = self._embedder.get(z)

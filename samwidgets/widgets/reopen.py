@@ -1,7 +1,7 @@
 """Open manifest cases in the viewer: from a results-table row (with its prompts replayed) or by id.
 
     import samwidgets
-    viewer = samwidgets.open_case(results.iloc[12])     # a pandas Series or a dict
+    viewer = samwidgets.widgets.open_case(results.iloc[12])     # a pandas Series or a dict
     viewer = explore("data_manifests/sample.yaml", "CT_Lesion_000001_02_01_008-023")
 
 A row has keys ``manifest`` (path), ``case`` (case id or "dataset/id"), ``slice`` (z, or empty for 2D),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from samwidgets.analysis.synthetic import synthetic_results
+from .synthetic import synthetic_results
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from samwidgets.analysis.gallery import (
     build_items, display_slice, gallery_table, group_items, render_gallery, replay_mask,
 )
-from samwidgets.models.base import Embedding, Prediction
+from samwidgets.models.protocol import Embedding, Prediction
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data_manifests" / "sample.yaml"
 
@@ -121,7 +121,7 @@ def test_render_gallery_of_nothing():
 
 def test_a_gallery_row_reopens_in_the_viewer_with_its_prompts(tmp_path):
     """Item 5 of the reports issue: each gallery row carries case id + prompt log, and open_case replays it."""
-    import samwidgets
+    import samwidgets.widgets
     from samwidgets.models.cache import EmbeddingCache
 
     rows, _, box = _sample_rows()
@@ -129,7 +129,7 @@ def test_a_gallery_row_reopens_in_the_viewer_with_its_prompts(tmp_path):
                                                        "point_labels": [1]}]}
     rows.loc[0, ["model", "prompt_log"]] = ["litemedsam", json.dumps(log)]
     row = gallery_table(rows.head(1)).iloc[0]
-    viewer = samwidgets.open_case(row, device="cpu", background=False, autosave_dir=None,
+    viewer = samwidgets.widgets.open_case(row, device="cpu", background=False, autosave_dir=None,
                                   cache=EmbeddingCache(tmp_path, disk=False))
     try:
         state = viewer.session.state

@@ -15,7 +15,7 @@ from samwidgets.cli import main
 from samwidgets.errors import ImageReadError
 from samwidgets.io.image import Image
 from samwidgets.models.cache import EmbeddingCache
-from samwidgets.models.predictor import BasePredictor
+from samwidgets.models.base_predictor import BasePredictor
 
 
 class FakePredictor(BasePredictor):

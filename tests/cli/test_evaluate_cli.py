@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from samwidgets.cli import main
-from samwidgets.evaluation import COLUMNS, tables_equal
+from samwidgets.evaluation import COLUMNS
+
+from evaluation.tables import tables_equal
 
 
 

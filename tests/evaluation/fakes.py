@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.io.image import Image
-from samwidgets.models.base import Embedding, Prediction
+from samwidgets.models.protocol import Embedding, Prediction
 
 
 class FakePredictor:

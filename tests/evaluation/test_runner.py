@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 from samwidgets.errors import EvaluationError, ModelError
-from samwidgets.evaluation import COLUMNS, run_sweep, tables_equal
+from samwidgets.evaluation import COLUMNS, run_sweep
 from samwidgets.evaluation import runner as runner_module
 from samwidgets.prompts import Prompt
 
 from .fakes import FakePredictor, fake_manifest
+from .tables import tables_equal
 
 PROTOCOLS = ["box", "box_jitter", "point_iterative:3", "mazurowski:2", "propagate_box_3d"]
 

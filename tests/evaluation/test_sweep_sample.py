@@ -11,9 +11,10 @@ import json
 
 import pytest
 
-from samwidgets.evaluation import COLUMNS, run_sweep, tables_equal
+from samwidgets.evaluation import COLUMNS, run_sweep
 
 from .fakes import FakeManifest
+from .tables import tables_equal
 
 PROTOCOLS = ["box", "point_iterative:3", "propagate_box_3d"]
 

@@ -8,7 +8,7 @@ import sys
 FORBIDDEN = ("torch", "ipywidgets", "ipycanvas")
 MODULES = ("samwidgets.io", "samwidgets.io.labels", "samwidgets.io.presets", "samwidgets.io.readers",
            "samwidgets.io.nifti", "samwidgets.io.npz", "samwidgets.io.raster", "samwidgets.io.dicom",
-           "samwidgets.io.components", "samwidgets.io.save", "samwidgets.io.image", "samwidgets.io.itk")
+           "samwidgets.io.save", "samwidgets.io.image", "samwidgets.io.itk")
 
 
 def test_io_imports_no_torch_or_widgets():

@@ -12,7 +12,7 @@ import torch
 
 from samwidgets.errors import CacheError
 from samwidgets.models.cache import SECRET_NAME, EmbeddingCache
-from samwidgets.models.predictor import BasePredictor
+from samwidgets.models.base_predictor import BasePredictor
 
 ENTRY = 4 * 256  # bytes of one (1, 256) float32 tensor
 

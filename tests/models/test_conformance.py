@@ -4,7 +4,7 @@ Backends: LiteMedSAM with its real bundled weights (the ``litemedsam`` session f
 and SAM ViT-B, MedSAM and SAM2-T with the real architectures at random weights (random_weights.py).
 Every backend encodes the same real CT slice (320 x 440, non-square) once; the embeddings are shared with
 test_sam.py / test_medsam.py / test_sam2.py. What is checked is the contract of
-samwidgets.models.base.Predictor: shapes, dtypes, original-size masks, batching, point support, typed
+samwidgets.models.protocol.Predictor: shapes, dtypes, original-size masks, batching, point support, typed
 errors for bad prompts, determinism. Values are only meaningful for LiteMedSAM (real weights).
 """
 

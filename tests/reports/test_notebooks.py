@@ -72,7 +72,7 @@ def test_failure_gallery(first_report, session_cache, tmp_path):
     n_modalities = pd.read_parquet(first_report.results)["modality"].nunique()
     assert _images(html) >= n_modalities + 1  # one gallery per modality + the failure breakdown
     assert '"prompts"' in text or "&quot;prompts&quot;" in html  # every item carries its prompt log
-    assert "samwidgets.open_case(table.iloc[i])" in text
+    assert "samwidgets.widgets.open_case(table.iloc[i])" in text
     assert pd.read_parquet(report.results).shape == pd.read_parquet(first_report.results).shape
 
 

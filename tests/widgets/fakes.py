@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from samwidgets.errors import ModelError
-from samwidgets.models.base import Embedding, Prediction
+from samwidgets.models.protocol import Embedding, Prediction
 
 
 def disk(shape, x, y, r):

@@ -9,7 +9,6 @@ import pytest
 
 from samwidgets.errors import InputError, PromptError
 from samwidgets.widgets import Session
-from samwidgets.widgets.everything import dedupe_masks
 from widgets.fakes import FakePredictor, disk
 
 
@@ -117,13 +116,6 @@ def test_autosave_after_every_change_and_restore(tmp_path):
     r.undo()
     assert r.state_of(2).points == ((30.0, 20.0, 1),)
     assert not Session(vol, model=FakePredictor(), autosave_dir=tmp_path / "empty").restore()
-
-
-def test_dedupe_masks_keeps_best_of_overlapping():
-    shape = (40, 40)
-    masks = np.stack([disk(shape, 10, 10, 5), disk(shape, 10, 11, 5), disk(shape, 30, 30, 5)])
-    assert dedupe_masks(masks, np.array([0.6, 0.9, 0.5]), iou_threshold=0.7) == [1, 2]
-    assert dedupe_masks(masks, np.array([0.6, 0.9, 0.5]), iou_threshold=0.99) == [1, 0, 2]
 
 
 def test_segment_everything_label_map():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import samwidgets
+import samwidgets.widgets
 from samwidgets.errors import InputError, PromptError
 from samwidgets.manifest import REPO_ROOT
 from widgets.fakes import FakePredictor
@@ -23,7 +23,7 @@ def row(**kw):
 
 
 def open_row(r):
-    return samwidgets.open_case(r, model=FakePredictor(), background=False, autosave_dir=None)
+    return samwidgets.widgets.open_case(r, model=FakePredictor(), background=False, autosave_dir=None)
 
 
 def test_label_column_selects_the_scored_ground_truth():

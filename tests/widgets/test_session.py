@@ -161,7 +161,7 @@ def test_session_imports_no_widget_toolkit():
     import sys
 
     code = ("import sys, numpy as np; from samwidgets.widgets import Session, render; "
-            "import samwidgets.widgets.autosave, samwidgets.widgets.everything; "
+            "import samwidgets.widgets.autosave, samwidgets.models.automatic; "
             "bad = [m for m in ('ipywidgets', 'ipycanvas', 'torch') if m in sys.modules]; print(bad); "
             "sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -5,8 +5,8 @@ import pytest
 
 import samwidgets.evaluation as evaluation
 from samwidgets.analysis.results import RESULT_COLUMNS
-from samwidgets.analysis.sweep import first_cases_per_dataset, load_or_run, sweep_key
-from samwidgets.analysis.synthetic import synthetic_results
+from samwidgets.analysis.cached_sweep import first_cases_per_dataset, load_or_run, sweep_key
+from .synthetic import synthetic_results
 from samwidgets.errors import EvaluationError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data_manifests" / "sample.yaml"

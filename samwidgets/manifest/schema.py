@@ -2,7 +2,7 @@
 
 The schema checks structure only (keys, types, allowed modalities, the shape of each label rule). Checks
 that need the file system or the io layer (files exist, preset names, image and label shapes) live in
-:mod:`samwidgets.manifest`. See ``data_manifests/README.md`` for the format with examples.
+:mod:`samwidgets.manifest.build` and :mod:`samwidgets.manifest.load`. See ``data_manifests/README.md`` for the format with examples.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from samwidgets.errors import ModelError, SamwidgetsError
-from samwidgets.models.base import Embedding, Prediction
+from samwidgets.models.protocol import Embedding, Prediction
 from samwidgets.models.checks import check_image, check_prompts
 
 
@@ -115,7 +115,7 @@ class BasePredictor:
         mask_logits=None,
         multimask: bool = False,
     ) -> Prediction:
-        """Decode one prompt set or a batch; see :class:`samwidgets.models.base.Predictor`."""
+        """Decode one prompt set or a batch; see :class:`samwidgets.models.protocol.Predictor`."""
         if embedding.model != self.name:
             raise ModelError(f"embedding was made by '{embedding.model}', not '{self.name}'", where=self.name)
         pts, labels, boxes, logits, batched = check_prompts(

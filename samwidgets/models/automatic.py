@@ -1,10 +1,11 @@
-"""Segment-everything for the viewer: a grid of positive points, one mask each, duplicates removed.
+"""Automatic mask generation ("segment everything"): a grid of positive points, one mask each, duplicates removed.
 
 Loosely follows segment-anything's automatic mask generator, much simplified: every grid point
 (``samwidgets.prompts.grid_points``, xy pixels) is decoded as a single positive point against the cached
 embedding, the best-scoring candidate is kept, masks scoring under ``min_score`` or empty are dropped, and
 masks are de-duplicated greedily by score: a mask whose IoU with a kept one exceeds ``iou_threshold`` is
-dropped. No stability score, no crops, no hole filling (the reference generator does those).
+dropped. No stability score, no crops, no hole filling (the reference generator does those). The viewer's
+"segment everything" button calls :func:`segment_everything` through its session.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from samwidgets.errors import InputError
-from samwidgets.io import components_by_size, connected_components
+from samwidgets.masks import components_by_size, connected_components
 
 
 def test_diagonal_pixels_are_one_object_with_8_connectivity_and_two_with_4():

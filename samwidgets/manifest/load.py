@@ -43,14 +43,14 @@ import numpy as np
 import yaml
 
 from samwidgets.errors import LabelError, ManifestError, SamwidgetsError
-from samwidgets.manifest_build import REPO_ROOT, build_records
-from samwidgets.manifest_schema import check_schema
+from samwidgets.manifest.build import REPO_ROOT, build_records
+from samwidgets.manifest.schema import check_schema
 
 if TYPE_CHECKING:  # pragma: no cover
     from samwidgets.io.image import Image
 
 __all__ = ["Case", "Manifest", "ManifestReport", "load_manifest", "find_case", "inspect_manifest",
-           "validate_manifest", "read_manifest_yaml"]
+           "validate_manifest", "read_manifest_yaml", "resolve_manifest_path", "check_case"]
 
 
 @dataclass(frozen=True)

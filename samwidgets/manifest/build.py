@@ -2,7 +2,7 @@
 
 This is the file-system half of manifest loading: resolve ``root`` (with ``${SAMWIDGETS_SHARED_DATA}``),
 expand ``cases_glob`` entries, merge per-case overrides over the manifest-level defaults, and check that
-files exist and ids are unique. :mod:`samwidgets.manifest` wraps the records into :class:`Case` objects.
+files exist and ids are unique. :mod:`samwidgets.manifest.load` wraps the records into :class:`Case` objects.
 
 Templates in ``cases_glob`` (``id`` and ``label``) may use these placeholders, taken from each image file
 matched by the ``image`` pattern:
@@ -27,7 +27,7 @@ _COMPOUND_SUFFIXES = (".nii.gz", ".tar.gz")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]  # the repository (a source checkout) holding samwidgets/
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the repository (a source checkout) holding samwidgets/
 
 
 def default_shared_data() -> Path:

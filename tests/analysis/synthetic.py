@@ -1,5 +1,5 @@
-"""A synthetic results table with the exact schema of ``run_sweep``, for tests and for trying notebooks
-without running a model. Scores are drawn from Beta distributions whose means depend on the model, the
+"""A synthetic results table with the exact schema of ``run_sweep``, for the analysis tests (no model is
+run). Scores are drawn from Beta distributions whose means depend on the model, the
 prompt kind and the number of clicks, so that summaries, click curves and paired tests have something to
 find. Nothing here is a real measurement.
 """
