@@ -3,15 +3,20 @@
 Rules (plain dicts, as a manifest YAML gives them):
 
 - ``{"type": "values", "labels": {1: "lesion", 2: "edema"}}``: integer label values (keys may be strings
-  in YAML). Float label files (e.g. 0.0/1.0) are rounded to the nearest integer first.
+  in YAML). Float label files (e.g. 0.0/1.0) are rounded to the nearest integer first. A label is the
+  union of the values naming it: ``{1: disc, 2: [disc, cup]}`` gives disc = 1 or 2, cup = 2.
 - ``{"type": "threshold", "threshold": 127, "name": "polyp"}``: binary masks, JPEG noise included:
   pixel > threshold; an RGB mask is averaged over its channels first.
 - ``{"type": "colours", "labels": {"lv": [255, 0, 0], ...}, "background": [0, 0, 0], "max_distance": 60,
-  "blends": true}``: colour-coded classes. Every pixel is snapped to the nearest listed colour (background
+  "blends": true}``: colour-coded classes. A label lists one colour or several (``[[255, 255, 0],
+  [255, 0, 0]]``: their union), and a colour may belong to several labels (overlapping labels such as the
+  whole optic disc and the cup inside it). Every pixel is snapped to the nearest listed colour (background
   included, Euclidean distance in RGB). A colour is accepted when it lies within ``max_distance`` of a listed
   colour or, with ``blends`` (default true), within ``max_distance`` of a mix of listed colours (the
   anti-aliased edges between two or three classes, e.g. (75, 70, 0) between black, red and green); any
-  other colour raises LabelError "label colour (r, g, b) not in the map". ``blends: false`` applies the
+  other colour raises LabelError listing every unlisted colour, its distance and the ``max_distance``
+  that would accept it ("label colour (r, g, b) not in the map ... raise max_distance to >= d or add the
+  colour"). ``blends: false`` applies the
   plain nearest-colour distance test.
 - ``{"type": "instances", "name": "nucleus"}``: instance labels 0..N; the union (> 0) as one mask
   (see :func:`instance_masks` for the objects).
@@ -59,6 +64,14 @@ def _name(rule: dict, where) -> str:
     return str(name)
 
 
+def _names(name, where) -> list[str]:
+    """A label name or a list of them (a value that belongs to several, overlapping labels)."""
+    names = name if isinstance(name, (list, tuple)) else [name]
+    if not names or not all(isinstance(n, (str, int)) and str(n) for n in names):
+        raise LabelError(f"label name(s) {name!r} must be a name or a list of names", where=where)
+    return [str(n) for n in names]
+
+
 def _decode_values(raw: np.ndarray, rule: dict, where) -> dict[str, np.ndarray]:
     labels = rule.get("labels")
     if not isinstance(labels, dict) or not labels:
@@ -66,16 +79,16 @@ def _decode_values(raw: np.ndarray, rule: dict, where) -> dict[str, np.ndarray]:
     arr = _spatial(raw, False, where)
     if arr.dtype.kind == "f":
         arr = np.rint(arr)
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for value, name in labels.items():
         try:
             v = int(value)
         except (TypeError, ValueError) as exc:
             raise LabelError(f"label value {value!r} is not an integer", where=where) from exc
         m = arr == v
-        if m.any():
-            out[str(name)] = m
-    return out
+        for n in _names(name, where):  # a name given to several values is their union
+            out[n] = out[n] | m if n in out else m
+    return {n: m for n, m in out.items() if m.any()}
 
 
 def _project_to_simplex(v: np.ndarray) -> np.ndarray:
@@ -89,7 +102,7 @@ def _project_to_simplex(v: np.ndarray) -> np.ndarray:
     return np.maximum(v - theta[:, None], 0.0)
 
 
-def _hull_distance(colours: np.ndarray, palette: np.ndarray, iterations: int = 400) -> np.ndarray:
+def hull_distance(colours: np.ndarray, palette: np.ndarray, iterations: int = 400) -> np.ndarray:
     """Distance of each colour (n, 3) to the convex hull of ``palette`` (k, 3), i.e. to the nearest mix of
     listed colours: min over simplex weights w of |w @ palette - c|, solved for all colours at once by
     accelerated projected gradient (error well below one RGB unit for 0-255 colours)."""
@@ -111,23 +124,71 @@ def _hull_distance(colours: np.ndarray, palette: np.ndarray, iterations: int = 4
     return np.linalg.norm(w @ p - c, axis=1) * 255.0
 
 
+def _colour_sets(labels: dict, background, where) -> tuple[np.ndarray, list[tuple[str, list[int]]]]:
+    """(palette (k, 3) of distinct colours with the background last, [(name, palette rows)]): a label
+    lists one colour or several (their union); a colour may belong to several labels (overlapping labels,
+    e.g. the optic disc including the cup)."""
+    colours: list[tuple[float, ...]] = []
+    members: list[tuple[str, list[int]]] = []
+    for name, value in labels.items():
+        several = isinstance(value, (list, tuple)) and bool(value) and isinstance(value[0], (list, tuple))
+        group = value if several else [value]
+        rows = []
+        for c in group:
+            try:
+                c = tuple(float(v) for v in c)
+            except (TypeError, ValueError) as exc:
+                raise LabelError(f"colours must be [r, g, b] triples: label '{name}' has {value!r}",
+                                 where=where) from exc
+            if len(c) != 3:
+                raise LabelError(f"colours must be [r, g, b] triples: label '{name}' has {value!r}", where=where)
+            if c not in colours:
+                colours.append(c)
+            rows.append(colours.index(c))
+        members.append((str(name), rows))
+    try:
+        bg = tuple(float(v) for v in background)
+    except (TypeError, ValueError) as exc:
+        raise LabelError(f"background must be an [r, g, b] triple, got {background!r}", where=where) from exc
+    if len(bg) != 3:
+        raise LabelError(f"background must be an [r, g, b] triple, got {background!r}", where=where)
+    if bg in colours:
+        raise LabelError(f"a label has the background colour {tuple(int(v) for v in bg)}", where=where)
+    return np.array(colours + [bg], dtype=np.float64), members
+
+
+def _unlisted_message(colours, counts, dist, bad, palette, members, max_distance, blends) -> str:
+    """Every unlisted colour (the 5 most frequent spelt out) with its distance and what would accept it."""
+    names = {}
+    for name, rows in members:
+        for r in rows:
+            names.setdefault(r, name)
+    order = np.flatnonzero(bad)[np.argsort(-counts[bad], kind="stable")]
+    parts = []
+    for i in order[:5]:
+        j = int(np.argmin(np.linalg.norm(palette - colours[i], axis=1)))
+        target = f"'{names[j]}'" if j in names else "the background"
+        c = tuple(int(v) for v in colours[i])
+        parts.append(f"label colour {c} not in the map ({int(counts[i])} px): {dist[i]:.0f} from {target} "
+                     f"{tuple(int(v) for v in palette[j])}: raise max_distance to >= {int(np.ceil(dist[i]))} or "
+                     "add the colour")
+    more = f"; and {len(order) - 5} more colour(s)" if len(order) > 5 else ""
+    need = int(np.ceil(dist[bad].max()))
+    how = "its nearest listed colour or mix of listed colours" if blends else "its nearest listed colour"
+    return (f"{int(bad.sum())} unlisted colour(s), {int(counts[bad].sum())} pixels (distance to {how}, "
+            f"max_distance {max_distance:g}): " + "; ".join(parts) + more
+            + f". max_distance >= {need} accepts them all")
+
+
 def _decode_colours(raw: np.ndarray, rule: dict, where) -> dict[str, np.ndarray]:
     labels = rule.get("labels")
     if not isinstance(labels, dict) or not labels:
-        raise LabelError("'colours' rule needs 'labels': {name: [r, g, b]}", where=where)
+        raise LabelError("'colours' rule needs 'labels': {name: [r, g, b] or [[r, g, b], ...]}", where=where)
     if raw.ndim < 3 or raw.shape[-1] not in (3, 4):
         raise LabelError(f"'colours' rule needs an RGB label, got shape {raw.shape}", where=where)
-    names = [str(n) for n in labels]
-    background = rule.get("background", [0, 0, 0])
-    try:
-        palette = np.array([list(labels[n]) for n in labels] + [list(background)], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise LabelError(f"colours must be [r, g, b] triples: {exc}", where=where) from exc
-    if palette.shape[1] != 3:
-        raise LabelError("colours must be [r, g, b] triples", where=where)
-    if len({tuple(c) for c in palette.tolist()}) != len(palette):
-        raise LabelError("two labels (or a label and the background) share one colour", where=where)
+    palette, members = _colour_sets(labels, rule.get("background", [0, 0, 0]), where)
     max_distance = float(rule.get("max_distance", 60))
+    blends = bool(rule.get("blends", True))
     rgb = np.asarray(raw[..., :3])
     if rgb.dtype.kind == "f":
         rgb = np.rint(rgb)
@@ -137,27 +198,23 @@ def _decode_colours(raw: np.ndarray, rule: dict, where) -> dict[str, np.ndarray]
     packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     uniq, inverse, counts = np.unique(packed.ravel(), return_inverse=True, return_counts=True)
     colours = np.stack([(uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255], axis=1).astype(np.float64)
-    dist = np.sqrt(((colours[:, None, :] - palette[None, :, :]) ** 2).sum(-1))
-    nearest = dist.argmin(axis=1)
-    bad = dist.min(axis=1) > max_distance
-    if bad.any() and rule.get("blends", True) and len(palette) > 1:
+    dist_all = np.sqrt(((colours[:, None, :] - palette[None, :, :]) ** 2).sum(-1))
+    nearest = dist_all.argmin(axis=1)
+    dist = dist_all.min(axis=1)
+    bad = dist > max_distance
+    if bad.any() and blends and len(palette) > 1:
         idx = np.flatnonzero(bad)
-        bad[idx] = _hull_distance(colours[idx], palette) > max_distance
+        dist[idx] = np.minimum(dist[idx], hull_distance(colours[idx], palette))
+        bad = dist > max_distance
     if bad.any():
-        worst = np.flatnonzero(bad)[np.argmax(counts[bad])]
-        c = tuple(int(v) for v in colours[worst])
-        raise LabelError(
-            f"label colour {c} not in the map ({int(counts[bad].sum())} pixels in {int(bad.sum())} unlisted "
-            f"colours; listed: {dict(zip(names, palette[:-1].astype(int).tolist()))}, background "
-            f"{palette[-1].astype(int).tolist()}, max_distance {max_distance:g})",
-            where=where,
-        )
+        raise LabelError(_unlisted_message(colours, counts, dist, bad, palette, members, max_distance, blends),
+                         where=where)
     cls = nearest[inverse].reshape(packed.shape)
     out = {}
-    for i, name in enumerate(names):
-        m = cls == i
+    for name, rows in members:
+        m = np.isin(cls, rows)
         if m.any():
-            out[name] = m
+            out[name] = out[name] | m if name in out else m
     return out
 
 

@@ -8,6 +8,8 @@ Templates in ``cases_glob`` (``id`` and ``label``) may use these placeholders, t
 matched by the ``image`` pattern:
 
 - ``{stem}``: the file name without its extension (``.nii.gz`` counts as one extension),
+- ``{number}``: the first run of digits in the stem, as written (``21`` for ``21_training.tif``, so
+  ``21_manual1.gif`` is ``{number}_manual1.gif``; empty when the stem has no digit),
 - ``{name}``: the full file name,
 - ``{parent}``: the name of the folder holding the file,
 - ``{relparent}``: that folder relative to ``root`` (``.`` for ``root`` itself).
@@ -77,10 +79,18 @@ def file_stem(path: Path) -> str:
     return path.stem
 
 
-def _fill(template: str, image: Path, root: Path) -> str:
+def stem_number(stem: str) -> str:
+    """The first run of digits in ``stem`` as written ('' when there is none): the ``{number}`` field."""
+    match = re.search(r"\d+", stem)
+    return match.group(0) if match else ""
+
+
+def fill_template(template: str, image: Path, root: Path) -> str:
+    """A ``cases_glob`` template (``id``, ``label``) filled with the fields of ``image`` under ``root``."""
     rel = image.parent.relative_to(root) if image.parent != root else Path(".")
-    fields = {"stem": file_stem(image), "name": image.name, "parent": image.parent.name,
-              "relparent": rel.as_posix()}
+    stem = file_stem(image)
+    fields = {"stem": stem, "name": image.name, "parent": image.parent.name,
+              "relparent": rel.as_posix(), "number": stem_number(stem)}
     return template.format_map(fields)
 
 
@@ -98,10 +108,10 @@ def _expand_glob(entry: dict[str, Any], index: int, root: Path) -> tuple[list[di
     overrides = {k: entry[k] for k in OVERRIDE_KEYS if k in entry}
     for image in images:
         try:
-            case_id = _fill(entry.get("id", "{stem}"), image, root)
-            label = _fill(entry["label"], image, root) if "label" in entry else None
+            case_id = fill_template(entry.get("id", "{stem}"), image, root)
+            label = fill_template(entry["label"], image, root) if "label" in entry else None
         except (KeyError, ValueError, IndexError) as exc:
-            return [], [f"{where}: bad template (placeholders: stem, name, parent, relparent): {exc}"]
+            return [], [f"{where}: bad template (placeholders: stem, number, name, parent, relparent): {exc}"]
         case = {"id": case_id, "image": image.relative_to(root).as_posix(), "label": label, **overrides}
         case["_from"] = where
         cases.append(case)

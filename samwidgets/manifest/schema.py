@@ -22,6 +22,7 @@ MODALITIES = (
     "mammography",
     "pathology",
     "microscopy",
+    "OCT",
 )
 
 LABEL_TYPES = ("values", "threshold", "colours", "instances", "outline_fill")

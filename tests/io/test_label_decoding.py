@@ -187,3 +187,54 @@ def test_colour_rule_refuses_16_bit_colours():
     raw[0, 0] = (1000, 0, 0)
     with pytest.raises(LabelError, match="8-bit"):
         decode_label(raw, HIPPO_RULE)
+
+
+SMDG = "fundus_disc_cup/TensorFlow-FlexUNet-Image-Segmentation-SMDG-Glaucoma"
+
+
+def test_a_label_may_be_a_union_of_colours_overlapping_another(shared_data):
+    """SMDG masks paint the rim yellow and the cup red: the whole disc is yellow or red, the cup red."""
+    path = sorted((shared_data / SMDG / "masks").glob("*.png"))[0]
+    raw = load_label_array(path)
+    rule = {"type": "colours", "labels": {"optic_disc": [[255, 255, 0], [255, 0, 0]], "optic_cup": [255, 0, 0]},
+            "background": [0, 0, 0], "max_distance": 30}
+    masks = decode_label(raw, rule, where=path)
+    yellow, red = np.all(raw == (255, 255, 0), axis=-1), np.all(raw == (255, 0, 0), axis=-1)
+    assert yellow.any() and red.any()
+    np.testing.assert_array_equal(masks["optic_disc"], yellow | red)
+    np.testing.assert_array_equal(masks["optic_cup"], red)
+
+
+def test_a_label_may_be_a_union_of_values():
+    raw = np.array([[0, 1, 2], [2, 3, 0]], np.uint8)
+    masks = decode_label(raw, {"type": "values", "labels": {1: "disc", 2: ["disc", "cup"], 3: "rim"}})
+    np.testing.assert_array_equal(masks["disc"], (raw == 1) | (raw == 2))
+    np.testing.assert_array_equal(masks["cup"], raw == 2)
+    np.testing.assert_array_equal(masks["rim"], raw == 3)
+
+
+def test_every_unlisted_colour_is_named_with_the_tolerance_that_accepts_it():
+    raw = np.zeros((6, 6, 3), np.uint8)
+    raw[0, :] = (0, 255, 0)
+    raw[1, 0] = (12, 201, 7)        # 55 from green
+    raw[2, :2] = (0, 0, 200)        # 200 from black, far from every mix of black and green
+    rule = {"type": "colours", "labels": {"lesion": [0, 255, 0]}, "background": [0, 0, 0], "max_distance": 30,
+            "blends": False}
+    with pytest.raises(LabelError) as err:
+        decode_label(raw, rule, where="case7.png")
+    text = str(err.value)
+    assert "2 unlisted colour(s)" in text
+    d_green = np.linalg.norm(np.array([12, 201, 7]) - (0, 255, 0))
+    assert f"label colour (12, 201, 7) not in the map (1 px): {d_green:.0f} from 'lesion' (0, 255, 0): " \
+           f"raise max_distance to >= {int(np.ceil(d_green))} or add the colour" in text
+    assert "label colour (0, 0, 200) not in the map (2 px): 200 from the background (0, 0, 0)" in text
+    assert text.index("(0, 0, 200)") < text.index("(12, 201, 7)")  # most frequent first
+    assert "max_distance >= 200 accepts them all" in text
+    masks = decode_label(raw, dict(rule, max_distance=200))
+    assert masks["lesion"][1, 0]
+
+
+def test_a_label_with_the_background_colour_is_refused():
+    raw = np.zeros((2, 2, 3), np.uint8)
+    with pytest.raises(LabelError, match="background colour"):
+        decode_label(raw, {"type": "colours", "labels": {"x": [[0, 0, 0], [255, 0, 0]]}})
