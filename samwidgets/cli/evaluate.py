@@ -4,6 +4,8 @@
         --protocol box --protocol point_iterative:9 --out results.parquet
 
 A thin wrapper over :func:`samwidgets.evaluation.run_sweep`; a rerun with the same ``--out`` resumes.
+``--workers N`` runs the (case, model) units on a local Dask cluster of N worker processes, ``--scheduler
+ADDRESS`` on a running Dask cluster; without either the sweep runs in this process. The table is the same.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def register(subparsers) -> None:
     p.add_argument("--cache-dir", default=None, metavar="DIR",
                    help="embedding cache directory (default: memory only for this run)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="run on a local Dask cluster of N worker processes (127.0.0.1); with --device "
+                            "cuda, worker i uses cuda:i")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786")
     p.set_defaults(func=run)
 
 
@@ -51,6 +59,8 @@ def run(args) -> int:
         device=args.device,
         cache=args.cache_dir,
         progress=not args.no_progress,
+        workers=args.workers,
+        scheduler=args.scheduler,
     )
     done = table[table.error == ""]
     n_err = int((table.failure_type == "error").sum())

@@ -6,7 +6,8 @@
 
 from samwidgets.evaluation.failures import FAILURE_TYPES, failure_type
 from samwidgets.evaluation.protocols import PROTOCOL_HELP, Protocol, Step, parse_protocol, run_protocol
-from samwidgets.evaluation.runner import case_rng, run_sweep
+from samwidgets.evaluation.rows import case_rng
+from samwidgets.evaluation.runner import run_sweep
 from samwidgets.evaluation.table import COLUMNS, read_table
 
 __all__ = [

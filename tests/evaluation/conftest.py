@@ -1,5 +1,9 @@
 """Session fixtures for the evaluation tests that need a real model and real data: the LiteMedSAM predictor
-(bundled weights, CPU, in-memory embedding cache) and one shared CT lesion volume."""
+(bundled weights, CPU, in-memory embedding cache) and one shared CT lesion volume.
+
+The local Dask cluster (2 worker processes on 127.0.0.1) is shared by every test of tests/evaluation that
+needs one: starting it costs seconds. Its scheduler fails a task after 2 worker deaths (allowed failures
+1) so the crash test stays short; tests that kill workers wait for both to be back."""
 
 from __future__ import annotations
 
@@ -25,3 +29,23 @@ def ct_lesion_case(shared_data):
         imgs, gt, spacing = npz["imgs"], npz["gts"] > 0, tuple(float(s) for s in npz["spacing"][::-1])
     return {"name": files[0].name, "imgs": imgs, "gt": gt, "spacing": spacing,
             "z": int(np.argmax(gt.sum(axis=(1, 2))))}
+
+
+@pytest.fixture(scope="package")
+def dask_cluster():
+    from samwidgets.evaluation.cluster import start_local_cluster
+
+    cluster = start_local_cluster(2, allowed_failures=1, dashboard_address=None)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def dask_client(dask_cluster):
+    """A Client of the shared cluster with both workers up."""
+    from distributed import Client
+
+    client = Client(dask_cluster)
+    client.wait_for_workers(2, timeout=120)
+    yield client
+    client.close()

@@ -106,3 +106,40 @@ def fake_manifest(tmp_path: Path, *, broken: bool = False) -> FakeManifest:
     if broken:
         cases.insert(1, FakeCase("broken", None, None))
     return FakeManifest(tmp_path / "fake.yaml", cases)
+
+
+@dataclass
+class SlowCase(FakeCase):
+    """A case whose load() writes ``<marker_dir>/<case_id>.<pid>`` and then sleeps ``sleep`` seconds, so a
+    test can find the process evaluating it and kill it mid-task."""
+
+    marker_dir: str = ""
+    sleep: float = 0.0
+
+    def load(self):
+        import os
+        import time
+
+        if self.marker_dir:
+            Path(self.marker_dir, f"{self.case_id}.{os.getpid()}").touch()
+        time.sleep(self.sleep)
+        return super().load()
+
+
+@dataclass
+class KillerCase(FakeCase):
+    """A case whose load() kills the process loading it (SIGKILL): a worker that dies on every attempt.
+    Never load it in the test process."""
+
+    def load(self):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def slow_manifest(tmp_path: Path, *, marker_dir: str = "", sleep: float = 0.0) -> FakeManifest:
+    """:func:`fake_manifest`'s cases as :class:`SlowCase` objects (same ids, images and labels)."""
+    cases = [SlowCase(c.case_id, c.image, c.labels, modality=c.modality, marker_dir=marker_dir, sleep=sleep)
+             for c in fake_manifest(tmp_path).cases]
+    return FakeManifest(tmp_path / "fake.yaml", cases)

@@ -11,6 +11,7 @@ import pytest
 from samwidgets.errors import EvaluationError, ModelError
 from samwidgets.evaluation import COLUMNS, run_sweep
 from samwidgets.evaluation import runner as runner_module
+from samwidgets.evaluation import unit as unit_module
 from samwidgets.prompts import Prompt
 
 from .fakes import FakePredictor, fake_manifest
@@ -94,7 +95,7 @@ def test_deterministic_and_order_independent(tmp_path):
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
     full = sweep(tmp_path, out=tmp_path / "full.parquet")
     out = tmp_path / "resumed.parquet"
-    real = runner_module.evaluate_case
+    real = unit_module.evaluate_case
     calls = {"n": 0}
 
     def flaky(*args, **kw):
@@ -103,13 +104,13 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kw)
 
-    monkeypatch.setattr(runner_module, "evaluate_case", flaky)
+    monkeypatch.setattr(unit_module, "evaluate_case", flaky)
     monkeypatch.setattr(runner_module, "FLUSH_SECONDS", 0.0)
     with pytest.raises(KeyboardInterrupt):
         sweep(tmp_path, out=out)
     partial = pd.read_parquet(out)
     assert 0 < partial.case.nunique() < full.case.nunique()
-    monkeypatch.setattr(runner_module, "evaluate_case", real)
+    monkeypatch.setattr(unit_module, "evaluate_case", real)
     pred = FakePredictor()
     resumed = sweep(tmp_path, out=out, model=pred)
     assert tables_equal(resumed, full)
