@@ -1,7 +1,11 @@
 """``samwidgets manifest``: check data manifests and list their cases.
 
+    samwidgets manifest init FOLDER [--out FILE] [--force]
     samwidgets manifest validate FILE_OR_FOLDER... [--no-load]
     samwidgets manifest list FILE
+
+``init`` scans a folder of images and label files, pairs them, detects how the labels are encoded and
+writes a commented manifest (lines marked CONFIRM are guesses), then validates it.
 
 ``validate`` prints, per manifest, either a summary (cases per modality, 2D/3D, how many cases carry each
 label) or every problem with the case it concerns; the exit code is 1 when any manifest has a problem.
@@ -82,11 +86,35 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from samwidgets.manifest import inspect_manifest
+    from samwidgets.manifest.init import confirm_lines, init_manifest
+
+    path, plan = init_manifest(args.folder, args.out, force=args.force)
+    print(f"wrote {path}")
+    for line in confirm_lines(plan):
+        print(f"  {line}")
+    report = inspect_manifest(path, load=True)
+    if not report.ok:
+        print(f"{path}: {len(report.problems)} problem(s) to fix by hand")
+        for problem in report.problems:
+            print(f"  - {problem}")
+        return 1
+    print("\n".join(summarise(report)))
+    print(f"next: edit the CONFIRM lines, then  samwidgets manifest validate {path}")
+    return 0
+
+
 def register(subparsers) -> None:
     """Add ``manifest validate`` and ``manifest list`` to the samwidgets command line."""
     parser = subparsers.add_parser("manifest", help="check data manifests and list their cases",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="manifest_command", metavar="ACTION")
+    init = sub.add_parser("init", help="write a manifest for a folder of images and label files")
+    init.add_argument("folder", metavar="FOLDER", help="the folder holding the images and their label files")
+    init.add_argument("--out", metavar="FILE", help="where to write the manifest (default ./<folder name>.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite FILE when it exists")
+    init.set_defaults(func=_init)
     validate = sub.add_parser("validate", help="report every problem of one or more manifests")
     validate.add_argument("files", nargs="+", metavar="FILE", help="manifest YAML files or folders of them")
     validate.add_argument("--no-load", action="store_true",
