@@ -6,7 +6,7 @@ gallery replays predictions (``gallery.build_items``) or a sweep runs.
 """
 
 from samwidgets.analysis.results import (
-    FAILURE_TYPES, METRICS, RESULT_COLUMNS, check_results, final_step, load_results, parse_prompt_log,
+    FAILURE_TYPES, METRICS, check_results, final_step, load_results, parse_prompt_log,
     per_case, prompt_kind,
 )
 from samwidgets.analysis.stats import (
@@ -16,7 +16,7 @@ from samwidgets.analysis.stats import (
 from samwidgets.analysis.volumes import distance_curve, slice_distance
 
 __all__ = [
-    "FAILURE_TYPES", "METRICS", "RESULT_COLUMNS", "check_results", "final_step", "load_results",
+    "FAILURE_TYPES", "METRICS", "check_results", "final_step", "load_results",
     "parse_prompt_log", "per_case", "prompt_kind", "PairedTest", "bootstrap_ci", "clicks_curve",
     "disagreements", "failure_breakdown", "paired_differences", "paired_test", "summarize", "worst_k",
     "distance_curve", "slice_distance",

@@ -17,26 +17,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from samwidgets.errors import ResultsError
+from samwidgets.errors import EvaluationError, ResultsError
+from samwidgets.evaluation.failures import FAILURE_TYPES
+from samwidgets.evaluation.table import COLUMNS, METRICS, REQUIRED_COLUMNS
 
-RESULT_COLUMNS = (
-    "dataset", "modality", "case", "label", "slice", "model", "protocol", "step", "n_points",
-    "dice", "iou", "nsd", "hd95", "seconds", "failure_type", "prompt_log", "manifest", "error",
-)
-METRICS = ("dice", "iou", "nsd", "hd95")
 # metrics where a larger value is better (hd95 is a distance: smaller is better)
 HIGHER_IS_BETTER = {"dice": True, "iou": True, "nsd": True, "hd95": False}
-# as written by samwidgets.evaluation.failures ("over_segmentation/leak" is the older name of "leak")
-FAILURE_TYPES = ("ok", "under_segmentation", "leak", "over_segmentation/leak", "wrong_object", "fragmented")
 # the columns that identify one scored object in one plane, across models and protocols
 UNIT = ("dataset", "case", "label", "slice")
+_INT_COLUMNS = tuple(c for c, dtype in COLUMNS.items() if dtype == "int64")
 
-_BOX_PROTOCOLS = ("box", "box_jitter", "mazurowski:3", "mazurowski:4", "mazurowski:5", "microsam_box")
-_POINT_PROTOCOLS = ("point", "mazurowski:1", "mazurowski:2", "point_iterative", "microsam_point")
-_PROPAGATION_PROTOCOLS = ("propagate_box_3d", "sam2_video_3d")
+__all__ = ["FAILURE_TYPES", "METRICS", "HIGHER_IS_BETTER", "UNIT", "load_results", "check_results", "ok_rows",
+           "final_step", "prompt_kind", "per_case", "parse_prompt_log", "problem_rows", "select"]
 
 
-def load_results(path, *, required=RESULT_COLUMNS) -> pd.DataFrame:
+def load_results(path, *, required=REQUIRED_COLUMNS) -> pd.DataFrame:
     """Read a results table (.parquet or .csv) and check that it has the ``required`` columns.
 
     Raises :class:`ResultsError` naming the file when it is missing, unreadable or lacks columns.
@@ -51,7 +46,7 @@ def load_results(path, *, required=RESULT_COLUMNS) -> pd.DataFrame:
     return check_results(df, required=required, where=path)
 
 
-def check_results(df: pd.DataFrame, *, required=RESULT_COLUMNS, where=None) -> pd.DataFrame:
+def check_results(df: pd.DataFrame, *, required=REQUIRED_COLUMNS, where=None) -> pd.DataFrame:
     """Return ``df`` with normalised dtypes, or raise :class:`ResultsError` listing missing columns."""
     if not isinstance(df, pd.DataFrame):
         raise ResultsError(f"expected a pandas DataFrame, got {type(df).__name__}", where=where)
@@ -59,7 +54,7 @@ def check_results(df: pd.DataFrame, *, required=RESULT_COLUMNS, where=None) -> p
     if missing:
         raise ResultsError(f"results table lacks columns {missing}", where=where)
     df = df.copy()
-    for col in ("slice", "step", "n_points"):
+    for col in _INT_COLUMNS:
         if col in df.columns:
             df[col] = pd.to_numeric(df[col], errors="coerce").fillna(-1 if col == "slice" else 0).astype(int)
     for col in METRICS:
@@ -89,21 +84,17 @@ def final_step(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["step"] == last]
 
 
-def protocol_family(protocol: str) -> str:
-    """``"point_iterative:5"`` -> ``"point_iterative"``; names without a parameter are returned as is."""
-    return str(protocol).split(":", 1)[0] if not str(protocol).startswith("mazurowski") else str(protocol)
-
-
 def prompt_kind(protocol: str) -> str:
-    """Which prompt a protocol starts from: ``"box"``, ``"point"``, ``"propagation"`` or ``"other"``."""
-    fam = protocol_family(protocol)
-    if fam in _BOX_PROTOCOLS:
-        return "box"
-    if fam in _POINT_PROTOCOLS:
-        return "point"
-    if fam in _PROPAGATION_PROTOCOLS:
-        return "propagation"
-    return "other"
+    """Which prompt a protocol starts from: ``"box"``, ``"point"``, ``"propagation"`` (a 3D protocol) or
+    ``"other"`` (a name the protocol registry does not know), read from the registry
+    (:data:`samwidgets.evaluation.protocols.PROTOCOLS`)."""
+    from samwidgets.evaluation.protocols import parse_protocol
+
+    try:
+        parsed = parse_protocol(protocol)
+    except EvaluationError:
+        return "other"
+    return "propagation" if parsed.volume else parsed.spec.first_kind(parsed.n)
 
 
 def per_case(df: pd.DataFrame, metric: str, *, keys=("dataset", "modality", "case", "model", "protocol")) -> pd.DataFrame:

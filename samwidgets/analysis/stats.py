@@ -87,13 +87,16 @@ def failure_breakdown(df: pd.DataFrame, *, by: str = "modality", normalize: bool
     """Share (or count) of each failure type per ``by`` group, final prompt step, rows without error.
 
     Rows: the groups; columns: failure types in the order of
-    :data:`samwidgets.analysis.results.FAILURE_TYPES` (other types appended).
+    :data:`samwidgets.evaluation.failures.FAILURE_TYPES`, each followed by its former names (other types
+    appended).
     """
-    from samwidgets.analysis.results import FAILURE_TYPES
+    from samwidgets.evaluation.failures import failure_type_order
+
+    order = failure_type_order()
 
     d = final_step(ok_rows(df))
     table = pd.crosstab(d[by], d["failure_type"], normalize="index" if normalize else False)
-    order = [c for c in FAILURE_TYPES if c in table.columns] + [c for c in table.columns if c not in FAILURE_TYPES]
+    order = [c for c in order if c in table.columns] + [c for c in table.columns if c not in order]
     return table[order]
 
 

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import argparse
 
-from samwidgets.evaluation.protocols import PROTOCOL_HELP
+from samwidgets.evaluation.protocols import PROTOCOLS
+
+
+def protocol_epilog() -> str:
+    """One line per protocol of the registry: how it is written, what it does, 2D/3D, what it follows."""
+    lines = ["protocols (the reference each follows is described in docs/protocols.md):"]
+    for spec in PROTOCOLS.values():
+        lines.append(f"  {spec.usage:<30} {spec.dims}D  {spec.summary}  [{spec.reference}]")
+    return "\n".join(lines)
 
 
 def register(subparsers) -> None:
@@ -22,7 +30,7 @@ def register(subparsers) -> None:
         description="Evaluate SAM-family models with simulated prompts; one row per case, label, slice, "
                     "model, protocol and prompt step. Rerunning with the same --out resumes.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"protocols: {PROTOCOL_HELP}",
+        epilog=protocol_epilog(),
     )
     p.add_argument("--manifest", action="append", required=True, metavar="M",
                    help="manifest YAML (repeatable)")

@@ -27,21 +27,16 @@ import numpy as np
 from samwidgets.masks.descriptors import (
     OBJECT_DESCRIPTORS, PROMPT_DESCRIPTORS, describe_object, describe_prompt,
 )
+from samwidgets.prompts.types import PROMPT_KINDS
 
-#: the prompt kinds a model is assumed to be trained with when the registry does not know it
-ALL_PROMPT_KINDS = ("box", "point")
-#: protocol kinds whose first prompt is a box (the rest start from points)
-_BOX_FIRST = ("box", "box_jitter", "microsam_box", "propagate_box_3d", "sam2_video_3d")
+#: the prompt kinds a model is assumed to be trained with when the registry does not know it: all of them
+ALL_PROMPT_KINDS = PROMPT_KINDS
 
 
 def protocol_prompt_kinds(protocol) -> frozenset[str]:
-    """The prompt kinds a parsed protocol sends over all its steps: subsets of {"box", "point"}."""
-    kinds = set()
-    if protocol.needs_points:
-        kinds.add("point")
-    if protocol.kind in _BOX_FIRST or (protocol.kind == "mazurowski" and protocol.n >= 3):
-        kinds.add("box")
-    return frozenset(kinds)
+    """The prompt kinds a parsed protocol sends over all its steps: subsets of {"box", "point"} (from the
+    protocol registry, :data:`samwidgets.evaluation.protocols.PROTOCOLS`)."""
+    return protocol.prompt_kinds
 
 
 def trained_prompts(name: str, predictor=None) -> tuple[str, ...]:

@@ -37,6 +37,17 @@ FRAGMENT_MIN_SHARE = 0.01
 FRAGMENT_MAX_LARGEST_SHARE = 0.8
 
 FAILURE_TYPES = ("ok", "under_segmentation", "leak", "wrong_object", "fragmented", "error", "skipped")
+#: names earlier versions wrote, mapped to today's (result tables on disk may still hold them)
+FORMER_FAILURE_TYPES = {"over_segmentation/leak": "leak"}
+
+
+def failure_type_order() -> tuple[str, ...]:
+    """FAILURE_TYPES with each former name right after the type it became (the order tables show)."""
+    out: list[str] = []
+    for name in FAILURE_TYPES:
+        out.append(name)
+        out.extend(old for old, new in FORMER_FAILURE_TYPES.items() if new == name)
+    return tuple(out)
 
 
 def _component_sizes(mask: np.ndarray) -> np.ndarray:

@@ -54,14 +54,24 @@ from samwidgets.masks.descriptors import OBJECT_DESCRIPTORS, PROMPT_DESCRIPTORS
 #: descriptor columns, all float64: the object's, then the first prompt's
 DESCRIPTOR_COLUMNS: tuple[str, ...] = (*OBJECT_DESCRIPTORS, *PROMPT_DESCRIPTORS)
 
+#: the metric columns (:func:`samwidgets.metrics.score`)
+METRICS: tuple[str, ...] = ("dice", "iou", "nsd", "hd95")
+
+#: every column and its dtype, in table order: the one definition of the results schema
 COLUMNS: dict[str, str] = {
     "manifest": "str", "case_index": "int64", "dataset": "str", "modality": "str", "case": "str",
     "label": "str", "slice": "int64", "model": "str", "protocol": "str", "step": "int64",
-    "n_points": "int64", "dice": "float64", "iou": "float64", "nsd": "float64", "hd95": "float64",
+    "n_points": "int64", **{name: "float64" for name in METRICS},
     "seconds": "float64", "encode_seconds": "float64", "failure_type": "str", "prompt_log": "str",
     "error": "str", "seed": "int64", "off_label": "bool",
     **{name: "float64" for name in DESCRIPTOR_COLUMNS},
 }
+#: the columns every results table has had since the first version: what an analysis may rely on (tables
+#: written before case_index, encode_seconds, seed, off_label and the descriptors existed still load)
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "dataset", "modality", "case", "label", "slice", "model", "protocol", "step", "n_points",
+    *METRICS, "seconds", "failure_type", "prompt_log", "manifest", "error",
+)
 SORT_COLUMNS = ["manifest", "case_index", "case", "model", "label", "slice", "protocol", "step"]
 
 

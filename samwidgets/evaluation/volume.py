@@ -34,6 +34,19 @@ def _sam2_propagator(predictor, videos: dict):
     return videos[name]
 
 
+def propagate_chain(predictor, volume: np.ndarray, *, box3d, z_mid: int, prompt, videos: dict) -> np.ndarray:
+    """``propagate_box_3d``: the LiteMedSAM CVPR24 chaining from the middle slice; (z, y, x) bool."""
+    from samwidgets.models.propagate import propagate_box_3d
+
+    return propagate_box_3d(predictor, volume, box3d)
+
+
+def propagate_sam2_video(predictor, volume: np.ndarray, *, box3d, z_mid: int, prompt, videos: dict) -> np.ndarray:
+    """``sam2_video_3d``: SAM2's video predictor from the middle-slice box (xyxy) over [z_min, z_max]."""
+    video = _sam2_propagator(predictor, videos)
+    return video.propagate(volume, z=z_mid, box_xyxy=prompt.box_xyxy, z_range=(int(box3d[2]), int(box3d[5])))
+
+
 def run_volume_protocol(
     protocol: Protocol, predictor, volume: np.ndarray, gt: np.ndarray, *, videos: dict | None = None
 ) -> tuple[Step, dict]:
@@ -46,15 +59,10 @@ def run_volume_protocol(
     t0 = time.perf_counter()
     box3d = box3d_from_mask(gt)
     z_mid, prompt = middle_slice_prompt(box3d)
-    if protocol.kind == "propagate_box_3d":
-        from samwidgets.models.propagate import propagate_box_3d
-
-        mask = propagate_box_3d(predictor, volume, box3d)
-    elif protocol.kind == "sam2_video_3d":
-        video = _sam2_propagator(predictor, {} if videos is None else videos)
-        mask = video.propagate(volume, z=z_mid, box_xyxy=prompt.box_xyxy, z_range=(int(box3d[2]), int(box3d[5])))
-    else:
+    if protocol.spec.run_volume is None:
         raise EvaluationError(f"'{protocol.name}' is not a volume protocol", where=protocol.name)
+    mask = protocol.spec.run_volume(predictor, volume, box3d=box3d, z_mid=z_mid, prompt=prompt,
+                                    videos={} if videos is None else videos)
     mask = np.asarray(mask, bool)
     if mask.shape != gt.shape:
         raise EvaluationError(f"propagation returned shape {mask.shape}, expected {gt.shape}", where=protocol.name)

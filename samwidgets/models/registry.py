@@ -16,6 +16,7 @@ import importlib
 from dataclasses import dataclass
 
 from samwidgets.errors import ModelError
+from samwidgets.prompts.types import PROMPT_KINDS
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class ModelSpec:
     description: str = ""
     #: the prompt kinds the model was trained with ("box", "point"); other kinds still run, but their
     #: results rows are marked ``off_label`` (see samwidgets.evaluation.describe)
-    prompts: tuple[str, ...] = ("box", "point")
+    prompts: tuple[str, ...] = PROMPT_KINDS
 
 
 _FB = "https://dl.fbaipublicfiles.com"

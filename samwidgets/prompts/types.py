@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: the kinds of prompt a model can be given (and a protocol can send)
+PROMPT_KINDS: tuple[str, ...] = ("box", "point")
+
 
 @dataclass(frozen=True)
 class Prompt:

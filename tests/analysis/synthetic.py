@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from samwidgets.analysis.results import RESULT_COLUMNS
+from samwidgets.evaluation.table import normalise
 
 _DATASETS = (("ct_demo", "CT", True), ("mr_demo", "MR", False), ("us_demo", "US", False))
 
@@ -62,7 +62,7 @@ def synthetic_results(*, rng: np.random.Generator, n_cases: int = 6, models=("li
                             if is_3d:
                                 rows.append(_row(dataset, modality, case, label, -1, model, protocol, step,
                                                  n_points, float(np.mean(slice_scores)), rng, size, manifest, mid))
-    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    return normalise(pd.DataFrame(rows))
 
 
 def _row(dataset, modality, case, label, z, model, protocol, step, n_points, dice, rng, size, manifest, mid):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import samwidgets.evaluation as evaluation
-from samwidgets.analysis.results import RESULT_COLUMNS
+from samwidgets.evaluation.table import COLUMNS
 from samwidgets.analysis.cached_sweep import first_cases_per_dataset, load_or_run, sweep_key
 from .synthetic import synthetic_results
 from samwidgets.errors import EvaluationError
@@ -33,7 +33,7 @@ def test_same_parameters_reuse_the_table(fake_sweep, tmp_path):
     second = load_or_run(*args, max_cases=1, seed=0, cache_dir=tmp_path)
     assert not first.reused and second.reused and len(fake_sweep) == 1
     assert first.path == second.path == tmp_path / "results" / f"{first.key}.parquet"
-    assert list(second.results.columns) == list(RESULT_COLUMNS)
+    assert list(second.results.columns) == list(COLUMNS)
     assert len(second.results) == len(first.results)
     assert "reused" in second.describe() and "new sweep" in first.describe()
     # the sweep got the per-dataset selection and the embedding cache under the same root

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 
 from samwidgets.analysis.results import (
-    RESULT_COLUMNS, check_results, final_step, load_results, ok_rows, parse_prompt_log, per_case, prompt_kind,
+    check_results, final_step, load_results, ok_rows, parse_prompt_log, per_case, prompt_kind,
 )
 from samwidgets.errors import ResultsError
+from samwidgets.evaluation.table import COLUMNS
 
 
 def _row(**kw):
@@ -23,7 +24,7 @@ def test_load_results_roundtrip_parquet_and_csv(tmp_path, results):
     results.to_csv(tmp_path / "r.csv", index=False)
     a = load_results(tmp_path / "r.parquet")
     b = load_results(tmp_path / "r.csv")
-    assert list(a.columns) == list(RESULT_COLUMNS)
+    assert list(a.columns) == list(COLUMNS)
     assert len(a) == len(b) == len(results)
     assert a["slice"].dtype.kind == "i" and b["dice"].dtype.kind == "f"
 

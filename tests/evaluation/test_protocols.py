@@ -75,3 +75,42 @@ def test_mazurowski_box_per_component_or_ed():
     (step,) = run_protocol(parse_protocol("mazurowski:4"), pred, emb, gt, rng=np.random.default_rng(0))
     assert len(step.prompts) == 2 and step.mask[10, 10] and step.mask[37, 37] and not step.mask[25, 25]
     assert pred.stats["decoder_calls"] == 2
+
+
+def test_registry_is_the_one_list_of_protocols():
+    """The module docstring, the CLI help and the analysis all read the protocol registry."""
+    from samwidgets.analysis.results import prompt_kind
+    from samwidgets.cli.evaluate import protocol_epilog
+    from samwidgets.evaluation import protocols
+
+    epilog = protocol_epilog()
+    for spec in protocols.PROTOCOLS.values():
+        example = spec.name if not spec.parameter else f"{spec.name}:{spec.n_range[0]}"
+        parsed = parse_protocol(example)
+        assert parsed.spec is spec and parsed.volume == (spec.dims == 3)
+        assert f"``{spec.name}" in protocols.__doc__, f"{spec.name} missing from the protocols docstring"
+        assert spec.usage in protocols.PROTOCOL_HELP and spec.usage in epilog and spec.reference in epilog
+        assert prompt_kind(example) == ("propagation" if spec.dims == 3 else spec.first_kind(parsed.n))
+        assert parsed.prompt_kinds <= {"box", "point"} and parsed.needs_points == ("point" in parsed.prompt_kinds)
+        assert f"`{spec.usage}`" in protocols.protocol_table()
+    assert set(protocols.VOLUME_PROTOCOLS) == {"propagate_box_3d", "sam2_video_3d"}
+
+
+def test_a_new_row_is_a_new_protocol(monkeypatch):
+    """Adding a row to the registry is all it takes: parsing and running read it."""
+    from samwidgets.evaluation import protocols
+    from samwidgets.prompts import Prompt, box_from_mask
+
+    def half_box(gt, n, rng):
+        x0, y0, x1, y1 = box_from_mask(gt)
+        return [Prompt(box_xyxy=np.array([x0, y0, (x0 + x1) / 2, y1], float))]
+
+    spec = protocols.ProtocolSpec("half_box", "left half of the box", "none (test)", "box", first_prompts=half_box)
+    monkeypatch.setitem(protocols.PROTOCOLS, "half_box", spec)
+    pred = FakePredictor()
+    gt = gt_mask()
+    (step,) = run_protocol(parse_protocol("half_box"), pred, pred.encode(np.zeros((60, 60), np.uint8)), gt,
+                           rng=np.random.default_rng(0))
+    assert step.mask[20, 15] and not step.mask[20, 45]
+    with pytest.raises(EvaluationError, match="takes no"):
+        parse_protocol("half_box:2")
