@@ -55,8 +55,22 @@ def plot_summary(summary: pd.DataFrame, *, metric: str = "dice", x: str = "modal
     return fig
 
 
+def curve_auc(line: pd.DataFrame) -> float:
+    """AUC of a clicks curve by the CVPR 2025 definition (:func:`samwidgets.evaluation.click_metrics.click_auc`):
+    trapezoid over the mean scores after clicks 1..5 at x = 0..4 (max 4.0); NaN when any of them is missing.
+    For ``cvpr25`` lines this is the mean DSC_AUC of the objects (the trapezoid is linear)."""
+    from samwidgets.evaluation.click_metrics import AUC_CLICKS, click_auc
+
+    means = line.set_index("n_points")["mean"]
+    wanted = list(range(1, AUC_CLICKS + 1))
+    if not set(wanted) <= set(means.index):
+        return float("nan")
+    return click_auc(means.loc[wanted].to_numpy(float))
+
+
 def plot_clicks(curve: pd.DataFrame, *, metric: str = "dice", by=("model", "protocol"), facet: str | None = "modality") -> Figure:
-    """``metric`` against the number of clicks, one line (with CI band) per ``by`` group, one panel per facet."""
+    """``metric`` against the number of clicks, one line (with CI band) per ``by`` group, one panel per facet.
+    Each legend entry carries the line's AUC over clicks 1..5 (:func:`curve_auc`) when it has those points."""
     panels = sorted(curve[facet].astype(str).unique()) if facet and not curve.empty else [None]
     fig = Figure(figsize=(min(4.0 * len(panels), 16), 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, squeeze=False)[0])
@@ -66,7 +80,9 @@ def plot_clicks(curve: pd.DataFrame, *, metric: str = "dice", by=("model", "prot
         part = curve if panel is None else curve[curve[facet].astype(str) == panel]
         for key, line in part.groupby(list(by), sort=True):
             line = line.sort_values("n_points")
-            ax.plot(line["n_points"], line["mean"], marker="o", label=_label(key))
+            auc = curve_auc(line)
+            label = _label(key) + ("" if np.isnan(auc) else f" (AUC₁₋₅ {auc:.2f})")
+            ax.plot(line["n_points"], line["mean"], marker="o", label=label)
             ax.fill_between(line["n_points"], line["ci_low"], line["ci_high"], alpha=0.2)
         ax.set_xlabel("number of clicks")
         ax.set_title(panel or "")

@@ -43,6 +43,9 @@ from samwidgets.evaluation.protocols import Step
 from samwidgets.prompts import Prompt
 from samwidgets.prompts.cvpr25 import N_CLICKS, Cvpr25Box, cvpr25_box, cvpr25_click
 
+#: the registry names of the two CVPR 2025 protocols (with, without the box step)
+CVPR25_PROTOCOLS = ("cvpr25", "cvpr25_points")
+
 
 @dataclass
 class VolumeStep(Step):

@@ -25,6 +25,9 @@ from samwidgets.evaluation.protocols import Step
 from samwidgets.prompts import Prompt
 from samwidgets.prompts.ritm import RitmClicker
 
+#: the registry name of the protocol (written ``noc:N``)
+NOC_PROTOCOL = "noc"
+
 
 def run_noc(predictor, embedding, gt: np.ndarray, *, max_clicks: int = 20) -> Iterator[Step]:
     """Yield steps 1..max_clicks for the (H, W) bool object ``gt`` on the slice of ``embedding``."""
