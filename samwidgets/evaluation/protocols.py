@@ -20,6 +20,10 @@ table read it (:func:`protocol_table` prints it; a test checks this docstring li
 ``...:N:logits``           (micro-sam only) also feed the previous low-res logits back as ``mask_logits``
 ``propagate_box_3d``       3D: middle-slice box, LiteMedSAM CVPR24 chaining (volume-level row)
 ``sam2_video_3d``          3D: middle-slice box, SAM2 video propagation both ways (sam2 models only)
+``cvpr25``                 CVPR 2025 challenge: box, then 5 clicks at the largest error's centre (6 steps);
+                           on a 3D image one volume-level row per step (:mod:`samwidgets.evaluation.cvpr25`)
+``cvpr25_points``          the same without the box: 5 clicks (5 steps)
+``noc:N``                  RITM clicker, N clicks (20 in the field) for NoC@85/90 (:mod:`samwidgets.evaluation.noc`)
 =========================  ===============================================================================
 
 Step numbers start at 1. When an iterative protocol's prediction is already perfect there is nothing to
@@ -70,6 +74,36 @@ def _mazurowski(gt: np.ndarray, n: int, rng: np.random.Generator) -> list[Prompt
     return mazurowski_prompts(gt, n, rng=rng)
 
 
+def _cvpr25_box(protocol, predictor, embedding, gt, *, rng):
+    from samwidgets.evaluation.cvpr25 import run_cvpr25
+
+    return run_cvpr25(predictor, embedding, gt, box=True, rng=rng)
+
+
+def _cvpr25_points(protocol, predictor, embedding, gt, *, rng):
+    from samwidgets.evaluation.cvpr25 import run_cvpr25
+
+    return run_cvpr25(predictor, embedding, gt, box=False, rng=rng)
+
+
+def _cvpr25_box_volume(protocol, predictor, volume, gt, *, rng):
+    from samwidgets.evaluation.cvpr25 import run_cvpr25_volume
+
+    return run_cvpr25_volume(predictor, volume, gt, box=True, rng=rng)
+
+
+def _cvpr25_points_volume(protocol, predictor, volume, gt, *, rng):
+    from samwidgets.evaluation.cvpr25 import run_cvpr25_volume
+
+    return run_cvpr25_volume(predictor, volume, gt, box=False, rng=rng)
+
+
+def _noc(protocol, predictor, embedding, gt, *, rng):
+    from samwidgets.evaluation.noc import run_noc
+
+    return run_noc(predictor, embedding, gt, max_clicks=protocol.n)
+
+
 def _chain_3d(predictor, volume, *, box3d, z_mid, prompt, videos):
     from samwidgets.evaluation.volume import propagate_chain
 
@@ -102,6 +136,9 @@ class ProtocolSpec:
     run_volume:    (predictor, volume, *, box3d, z_mid, prompt, videos) -> (z, y, x) bool mask (3D protocols).
     driver:        (protocol, predictor, embedding, gt, *, rng) -> Iterator[Step], for a 2D protocol whose
                    steps do not fit ``first_prompts`` / ``next_prompt``.
+    volume_driver: (protocol, predictor, volume, gt, *, rng) -> Iterator[(Step, prompt-log extras)]: on a 3D
+                   image a 2D protocol with one runs on the whole volume instead of per slice, one
+                   volume-level row (slice -1) per step (the CVPR 2025 protocol, a 3D reference).
     """
 
     name: str
@@ -119,6 +156,7 @@ class ProtocolSpec:
     next_prompt: Callable | None = None
     run_volume: Callable | None = None
     driver: Callable | None = None
+    volume_driver: Callable | None = None
 
     def first_kind(self, n: int = 1) -> str:
         """The kind ("box" / "point") of the first prompt of ``name:n``."""
@@ -168,6 +206,15 @@ PROTOCOLS: dict[str, ProtocolSpec] = {spec.name: spec for spec in (
     ProtocolSpec("sam2_video_3d", "middle-slice box, SAM2 video propagation both ways (sam2 models only)",
                  "Ma et al. 2024, SAM2 in medicine", "box", dims=3, requires="sam2",
                  run_volume=_sam2_video_3d),
+    ProtocolSpec("cvpr25", "challenge box, then 5 clicks at the largest error's centre (volume rows on 3D)",
+                 "CVPR 2025 interactive 3D challenge, CVPR25_iter_eval.py", "box", adds_points=True,
+                 driver=_cvpr25_box, volume_driver=_cvpr25_box_volume),
+    ProtocolSpec("cvpr25_points", "5 clicks at the largest error's centre, no box (volume rows on 3D)",
+                 "CVPR 2025 interactive 3D challenge, CVPR25_iter_eval.py", "point",
+                 driver=_cvpr25_points, volume_driver=_cvpr25_points_volume),
+    ProtocolSpec("noc", "RITM clicker: N clicks (20 in the field), for NoC@85 / NoC@90",
+                 "RITM compute_noc_metric and Clicker", "point", parameter="N", n_range=(1, MAX_STEPS),
+                 example_n=20, driver=_noc),
 )}
 
 PROTOCOL_HELP = ", ".join(spec.usage for spec in PROTOCOLS.values())
@@ -204,6 +251,11 @@ class Protocol:
     def volume(self) -> bool:
         """True for protocols scored on the whole 3D volume (one row, slice = -1)."""
         return self.spec.dims == 3
+
+    def on_volume(self, is_3d: bool) -> bool:
+        """Whether this protocol is scored on the whole volume for an image that is (``is_3d``) or is not
+        3D: the 3D protocols, and 2D protocols with a ``volume_driver`` on 3D images."""
+        return self.volume or (bool(is_3d) and self.spec.volume_driver is not None)
 
     @property
     def prompt_kinds(self) -> frozenset[str]:

@@ -27,7 +27,7 @@ import numpy as np
 from samwidgets.evaluation.describe import RowDescriber
 from samwidgets.evaluation.protocols import Protocol, run_protocol
 from samwidgets.evaluation.rows import case_rng, describe, note_row, prompt_log, result_row
-from samwidgets.evaluation.volume import run_volume_protocol
+from samwidgets.evaluation.volume import run_volume_steps
 
 
 @dataclass(frozen=True)
@@ -125,16 +125,18 @@ def evaluate_case(name, predictor, protocols, base: dict, key: str, image, label
             runnable.append(p)
     labels = {k: np.asarray(v, bool) for k, v in labels.items() if np.asarray(v).any()}
     describer = RowDescriber(image, labels, name=name, predictor=predictor)
-    flat = [p for p in runnable if not p.volume]
+    flat = [p for p in runnable if not p.on_volume(image.is_3d)]
     if flat:
         rows += _slice_rows(predictor, flat, base, key, image, labels, seed, describer)
     for label, mask in labels.items():
-        for p in (p for p in runnable if p.volume):
+        for p in (p for p in runnable if p.on_volume(image.is_3d)):
             try:
-                st, extra = run_volume_protocol(p, predictor, image.array, mask, videos=videos)
-                log = prompt_log(p, extra["slice"], st, extra)
-                row = result_row(base, label, -1, p, st, mask, tuple(image.spacing), log, float("nan"))
-                rows += describer.add([row], label=label, z=-1, protocol=p)
+                steps = run_volume_steps(p, predictor, image.array, mask, videos=videos,
+                                         rng=case_rng(seed, key, label, p.name, -1))
+                vol_rows = [result_row(base, label, -1, p, st, mask, tuple(image.spacing),
+                                       prompt_log(p, extra["slice"], st, extra), float("nan"))
+                            for st, extra in steps]
+                rows += describer.add(vol_rows, label=label, z=-1, protocol=p)
             except Exception as exc:
                 rows.append(note_row(base, p.name, label=label, error=describe(exc)))
     return rows

@@ -67,3 +67,14 @@ def run_volume_protocol(
     if mask.shape != gt.shape:
         raise EvaluationError(f"propagation returned shape {mask.shape}, expected {gt.shape}", where=protocol.name)
     return Step(1, [prompt], mask, time.perf_counter() - t0), {"box3d": box3d.tolist(), "slice": z_mid}
+
+
+def run_volume_steps(protocol: Protocol, predictor, volume: np.ndarray, gt: np.ndarray, *, rng: np.random.Generator,
+                     videos: dict | None = None) -> list[tuple[Step, dict]]:
+    """Every step of ``protocol`` on the whole (z, y, x[, 3]) volume for the (z, y, x) bool label ``gt``:
+    the spec's ``volume_driver`` (multi-step protocols such as ``cvpr25``, with ``rng``), else the one step of
+    :func:`run_volume_protocol`. Returns [(Step with a (z, y, x) mask, prompt-log extras with "slice")]."""
+    driver = protocol.spec.volume_driver
+    if driver is None:
+        return [run_volume_protocol(protocol, predictor, volume, gt, videos=videos)]
+    return list(driver(protocol, predictor, volume, np.asarray(gt, bool), rng=rng))

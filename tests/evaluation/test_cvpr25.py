@@ -125,3 +125,47 @@ def test_volume_box_then_clicks_on_ct(litemedsam_cpu, ct_lesion_case):
         p = step.prompts[0]
         assert p.box_xyxy is not None and [x, y] in p.points_xy.astype(int).tolist()
         prev = step.mask
+
+
+def test_sweep_rows_2d_per_image_3d_per_volume(tmp_path, monkeypatch):
+    """Through run_sweep: on 2D images one row per step; on volumes one volume row (slice -1) per step; noc:N
+    per slice. The chaining is replaced by a stand-in (the fake decodes one box at a time)."""
+    import types
+    import sys
+
+    from samwidgets.evaluation import run_sweep
+
+    from .fakes import fake_manifest
+
+    def propagate_from_mask(predictor, volume, z, mask2d, *, z_range=None):
+        out = np.zeros(volume.shape[:3], bool)
+        lo, hi = (0, volume.shape[0] - 1) if z_range is None else z_range
+        ys, xs = np.nonzero(mask2d)
+        for k in range(lo, hi + 1):
+            box = [xs.min() - 1, ys.min() - 1, xs.max() + 1, ys.max() + 1]
+            out[k] = predictor.decode(predictor.encode(volume[k]), box_xyxy=box).masks[0]
+        out[z] = mask2d
+        return out
+
+    mod = types.ModuleType("samwidgets.models.propagate")
+    mod.propagate_from_mask = propagate_from_mask
+    mod.mask_box_256 = lambda mask, **kw: None  # every click slice falls back to the challenge box
+    mod.box_256_to_pixels = None
+    monkeypatch.setitem(sys.modules, "samwidgets.models.propagate", mod)
+    protocols = ["cvpr25", "cvpr25_points", "noc:4"]
+    t = run_sweep([fake_manifest(tmp_path)], [FakePredictor()], protocols, seed=2, progress=False)
+    ok = t[t.error == ""]
+    assert (t.error == "").all(), t[t.error != ""].error.tolist()
+    img = ok[ok.case.str.startswith("img")]
+    vol = ok[ok.case.str.startswith("vol")]
+    for frame, slice_ok in ((img, lambda s: (s == 0).all()), (vol[vol.protocol != "noc:4"], lambda s: (s == -1).all())):
+        assert slice_ok(frame.slice)
+    per_object = ok.groupby(["case", "label", "slice", "protocol"]).step.max()
+    assert set(per_object.xs("cvpr25", level="protocol")) == {6}
+    assert set(per_object.xs("cvpr25_points", level="protocol")) == {5}
+    assert set(per_object.xs("noc:4", level="protocol")) == {4}
+    assert (vol[vol.protocol == "noc:4"].slice >= 0).all()
+    v = vol[vol.protocol == "cvpr25"].sort_values(["case", "step"])
+    assert v.groupby("case").n_points.apply(list).tolist() == [[0, 1, 2, 3, 4, 5]] * 2
+    again = run_sweep([fake_manifest(tmp_path)], [FakePredictor()], protocols, seed=2, progress=False)
+    assert t.dice.tolist() == again.dice.tolist() and t.prompt_log.tolist() == again.prompt_log.tolist()
