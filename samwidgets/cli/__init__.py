@@ -15,7 +15,7 @@ from samwidgets import __version__
 from samwidgets.errors import SamwidgetsError
 
 # module names under samwidgets.cli, in the order shown by --help
-COMMANDS = ("manifest", "evaluate", "report", "weights", "cache")
+COMMANDS = ("manifest", "evaluate", "report", "weights", "cache", "finetune")
 
 
 def build_parser() -> argparse.ArgumentParser:

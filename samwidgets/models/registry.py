@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from samwidgets.errors import ModelError
 from samwidgets.prompts.types import PROMPT_KINDS
@@ -32,6 +33,7 @@ class ModelSpec:
     #: the prompt kinds the model was trained with ("box", "point"); other kinds still run, but their
     #: results rows are marked ``off_label`` (see samwidgets.evaluation.describe)
     prompts: tuple[str, ...] = PROMPT_KINDS
+    checkpoint: str | None = None  # default checkpoint path (a fine-tuned model: its run directory's file)
 
 
 _FB = "https://dl.fbaipublicfiles.com"
@@ -69,10 +71,15 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The spec of a model name; an unknown name raises ModelError listing the valid ones."""
+    """The spec of a model name, or of a fine-tuning output directory (``samwidgets finetune --out DIR``);
+    an unknown name raises ModelError listing the valid ones."""
     try:
         return MODELS[name]
     except KeyError:
+        from samwidgets.models.finetune.output import is_run_dir, spec_from_dir
+
+        if is_run_dir(name):  # a fine-tuning output directory is a model name too
+            return spec_from_dir(name)
         raise ModelError(f"unknown model '{name}'; valid models: {', '.join(MODELS)}", where=name) from None
 
 
@@ -82,6 +89,12 @@ def load(name: str, *, checkpoint=None, device: str = "auto", cache=None, **opti
     ``options`` go to the adapter's builder (e.g. LiteMedSAM's ``backend=`` and ``precision=``).
     """
     spec = get_spec(name)
+    if checkpoint is None and spec.checkpoint is not None:
+        from samwidgets.models.checkpoints import file_sha256, verify_hash
+
+        checkpoint = spec.checkpoint
+        if Path(checkpoint).is_file():
+            verify_hash(spec, Path(checkpoint), file_sha256(checkpoint))
     if cache is not None and hasattr(cache, "bound"):  # an EmbeddingCache: tag its entries with the model
         cache = cache.bound(name)
     module = importlib.import_module(f"samwidgets.models.{spec.module}")

@@ -95,17 +95,21 @@ class Sam2Predictor(BasePredictor):
         import torch
 
         with torch.inference_mode():
-            t = self.transforms(x)[None].to(self.device)
-            backbone_out = self.model.forward_image(t)
-            _, vision_feats, _, _ = self.model._prepare_backbone_features(backbone_out)
-            if self.model.directly_add_no_mem_embed:
-                vision_feats[-1] = vision_feats[-1] + self.model.no_mem_embed
-            # contiguous, so that decoding from these tensors and from their cached copies (always
-            # contiguous) runs the same kernels and gives bit-identical logits
-            feats = [
-                f.permute(1, 2, 0).reshape(1, -1, *size).contiguous()
-                for f, size in zip(vision_feats, self._feat_sizes)
-            ]
+            return self.features_from_input(x)
+
+    def features_from_input(self, x: np.ndarray) -> dict:
+        """:meth:`encode_input` under the caller's autograd mode (encoder fine-tuning needs gradients)."""
+        t = self.transforms(x)[None].to(self.device)
+        backbone_out = self.model.forward_image(t)
+        _, vision_feats, _, _ = self.model._prepare_backbone_features(backbone_out)
+        if self.model.directly_add_no_mem_embed:
+            vision_feats[-1] = vision_feats[-1] + self.model.no_mem_embed
+        # contiguous, so that decoding from these tensors and from their cached copies (always
+        # contiguous) runs the same kernels and gives bit-identical logits
+        feats = [
+            f.permute(1, 2, 0).reshape(1, -1, *size).contiguous()
+            for f, size in zip(vision_feats, self._feat_sizes)
+        ]
         return {"image_embed": feats[2], "high_res_feats_0": feats[0], "high_res_feats_1": feats[1]}
 
     def decode_batch(self, embedding, points, labels, boxes, logits, multimask):
