@@ -178,13 +178,18 @@ def disagreements(pairs: pd.DataFrame, *, metric: str, threshold: float = 0.5, k
     return out.head(k) if k else out
 
 
-def worst_k(df: pd.DataFrame, *, metric: str = "dice", k: int = 4, group_by=("modality",),
-            failure_type: str | None = None) -> pd.DataFrame:
+def worst_k(df: pd.DataFrame, *, metric: str = "dice", k: int = 4, group_by=("modality", "protocol"),
+            failure_type: str | None = None, off_label: bool = False) -> pd.DataFrame:
     """The ``k`` worst rows per group (final step, no error), worst first; optionally one failure type.
 
     Worst means the lowest score, or the largest distance for hd95. Rows with a NaN score are skipped.
+    Rows of protocols the model was not trained for (``off_label``, e.g. points on LiteMedSAM) are left
+    out unless ``off_label=True``, so that they do not fill the gallery: reports show them in their own
+    section (:func:`samwidgets.analysis.factors.off_label_rows`).
     """
     d = final_step(ok_rows(df))
+    if not off_label and "off_label" in d.columns:
+        d = d[~d["off_label"].astype(bool)]
     d = d[d[metric].notna()]
     if failure_type:
         d = d[d["failure_type"] == failure_type]

@@ -85,3 +85,27 @@ def _row(dataset, modality, case, label, z, model, protocol, step, n_points, dic
         "hd95": float(rng.gamma(2.0, 4.0 * (1.2 - dice))), "seconds": float(rng.uniform(0.05, 0.3)),
         "failure_type": _failure(dice, rng), "prompt_log": json.dumps(log), "manifest": manifest, "error": None,
     }
+
+
+def synthetic_factor_results(*, rng: np.random.Generator, n_cases: int = 30, per_case: int = 6) -> pd.DataFrame:
+    """A results table with a planted failure factor, for tests and for trying the failure-factors report.
+
+    Two modalities, ``n_cases`` cases of ``per_case`` one-step box rows each (LiteMedSAM). Every descriptor
+    column is standard-normal noise, except ``obj_cnr`` ~ U(0, 4) and ``obj_components`` in {1, 2}; in US
+    Dice = 0.2 + 0.18 × obj_cnr + N(0, 0.05) (clipped to [0, 1]), in CT Dice ~ U(0, 1), unrelated to anything.
+    """
+    from samwidgets.evaluation.table import DESCRIPTOR_COLUMNS, normalise
+
+    rows = []
+    for modality in ("US", "CT"):
+        for c in range(n_cases):
+            for s in range(per_case):
+                d = {n: float(rng.normal()) for n in DESCRIPTOR_COLUMNS}
+                d["obj_components"] = float(rng.integers(1, 3))
+                d["obj_cnr"] = float(rng.uniform(0, 4))
+                dice = 0.2 + 0.18 * d["obj_cnr"] + rng.normal(0, 0.05) if modality == "US" else rng.uniform(0, 1)
+                rows.append({**d, "modality": modality, "dataset": modality.lower(), "case": f"c{c}",
+                             "label": "x", "slice": s, "model": "litemedsam", "protocol": "box", "step": 1,
+                             "n_points": 0, "dice": float(np.clip(dice, 0, 1)), "failure_type": "ok",
+                             "error": "", "off_label": False, "manifest": "synthetic.yaml"})
+    return normalise(pd.DataFrame(rows))

@@ -156,3 +156,12 @@ def test_compare_holds_the_other_column(results):
     assert other == "model" and held == "sam_vit_b" and set(pairs["modality"]) == {"CT"}
     with pytest.raises(ResultsError):
         compare(results, column="dataset", a="x", b="y", metric="dice")
+
+
+def test_worst_k_leaves_off_label_rows_out_and_groups_by_protocol(results):
+    df = results.copy()
+    df["off_label"] = df["protocol"].str.startswith("point")
+    w = worst_k(df, metric="dice", k=2)
+    assert not w["off_label"].any() and w.groupby(["modality", "protocol"]).size().max() <= 2
+    assert set(w["protocol"]) == set(df.loc[~df["off_label"], "protocol"])
+    assert worst_k(df, metric="dice", k=2, off_label=True)["off_label"].any()

@@ -97,3 +97,32 @@ def test_demo(first_report, session_cache, tmp_path):
     report, html = _run("demo", session_cache, tmp_path, k=1, n_boot=100)
     assert _images(html) >= 6
     assert "(reused)" in _text(html)
+
+
+def test_failure_factors_on_the_sample(first_report, session_cache, tmp_path):
+    report, html = _run("failure_factors", session_cache, tmp_path, n_boot=50, gallery_k=1)
+    text = _text(html)
+    assert "(reused)" in text and "Findings" in text
+    assert "too few to model" in text  # one case per dataset: no cross-validated model, and it says so
+    table = pd.read_parquet(report.results)
+    assert table["obj_cnr"].notna().any() and table["off_label"].any()  # points on LiteMedSAM
+    assert "Prompts the model was not trained for (off-label)" in text and "point_iterative:2" in text
+
+
+def test_failure_factors_names_a_planted_factor(tmp_path):
+    """On a table where Dice follows boundary contrast in US, the report says so with numbers (no model run)."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("analysis_synthetic", REPO / "tests" / "analysis" / "synthetic.py")
+    synthetic = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(synthetic)
+    path = tmp_path / "synthetic.parquet"
+    synthetic.synthetic_factor_results(rng=np.random.default_rng(0)).to_parquet(path)
+    report = run_report("failure_factors", {"results": str(path), "n_boot": 50, "replay": False, "gallery_k": 1},
+                        out_dir=tmp_path)
+    text = _text(report.html.read_text())
+    assert "In US (litemedsam · box): All descriptors together explain R² = " in text
+    assert "boundary contrast (CNR)" in text and "Dice rises from" in text
+    assert _images(report.html.read_text()) >= 1  # the binned-score figure
