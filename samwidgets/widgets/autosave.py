@@ -10,15 +10,30 @@ A save writes a new ``labels-<generation>.npy`` only when the labels changed, th
 ``session.json`` atomically (temporary file + fsync + os.replace), and only then deletes older label files.
 So at every instant ``session.json`` names a complete label file: a kernel crash loses at most the change
 being written.
+
+Saving is off the click path: :meth:`Autosaver.touch` marks the session dirty and a timer writes it
+``delay`` seconds later (0.5 s by default, so edits in a burst cost one write); :meth:`Autosaver.flush`
+writes at once (the Session flushes on accept, propagate, save, slice change, close and interpreter exit).
+An acknowledged accept is therefore on disk before ``accept`` returns.
+
+One writer per folder: the Autosaver holds an exclusive ``flock`` on ``.lock`` while it lives (the kernel
+drops it when the process dies, kill -9 included). A second Autosaver on a locked folder raises
+:class:`AutosaveInUse`; on taking the lock, temporaries (``.*.tmp*``) left by a dead writer are removed.
+Where ``fcntl`` is missing (Windows) folders are not locked and temporaries older than an hour are removed.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
+import os
 import re
+import threading
 import time
+import weakref
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -27,20 +42,158 @@ from samwidgets.errors import InputError
 from samwidgets.paths import cache_root
 
 FORMAT = "samwidgets.autosave"
+DEFAULT_DELAY = 0.5          # seconds from the last edit to the write (the issue asks for <= 1 s)
+STALE_TMP_AGE = 3600.0       # without fcntl: a temporary this old belongs to a dead writer
+
+
+class AutosaveInUse(InputError):
+    """The autosave folder is held by another live session (another viewer of the same case)."""
+
+
+def _lock(directory: Path):
+    """An open file holding an exclusive flock on ``directory/.lock``; None where fcntl is missing.
+
+    Raises AutosaveInUse when another open file (this process or another) holds it."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    handle = open(directory / ".lock", "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise AutosaveInUse("another open session autosaves to this folder", where=directory) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def remove_stale_temporaries(directory: Path, *, locked: bool) -> list[str]:
+    """Delete temporaries of dead writers (``.*.tmp*``): all of them when we hold the folder's lock (no
+    live writer can own one), else only those older than STALE_TMP_AGE. Returns the names removed."""
+    removed = []
+    now = time.time()
+    for p in directory.glob(".*.tmp*"):
+        try:
+            if locked or now - p.stat().st_mtime > STALE_TMP_AGE:
+                p.unlink()
+                removed.append(p.name)
+        except OSError:
+            pass
+    return removed
+
+
+def _flush_at_exit(ref) -> None:
+    saver = ref()
+    if saver is not None:
+        try:
+            saver.flush()
+        except Exception:  # noqa: BLE001 - nothing to report to at interpreter exit
+            pass
 
 
 class Autosaver:
-    """Writes and reads the autosave directory of one session."""
+    """Writes and reads the autosave directory of one session.
 
-    def __init__(self, directory):
+    snapshot: ``() -> dict(log=..., labels=..., label_names=..., labels_version=...)`` called when a
+    debounced save runs (in the timer thread) or on :meth:`flush`; needed for :meth:`touch`.
+    """
+
+    def __init__(self, directory, *, snapshot: Callable[[], dict] | None = None, delay: float = DEFAULT_DELAY):
         self.directory = Path(directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"cannot create the autosave directory: {exc}", where=self.directory) from None
+        self._lock_handle = _lock(self.directory)
+        self.removed_temporaries = remove_stale_temporaries(self.directory, locked=self._lock_handle is not None)
         self._generation = self._last_generation()
         self._labels_file: str | None = None
         self._labels_version: object = None
+        self.snapshot = snapshot
+        self.delay = float(delay)
+        self._dirty = False
+        self._timer: threading.Timer | None = None
+        self._write_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._seq = self._written_seq = 0
+        self.writes = 0
+        self._atexit = weakref.ref(self)
+        atexit.register(_flush_at_exit, self._atexit)
+
+    # -- debounced saving ----------------------------------------------------------------------
+    def touch(self) -> None:
+        """Mark the session changed; a save runs ``delay`` seconds after the first untouched change."""
+        with self._state_lock:
+            self._dirty = True
+            if self._timer is None:
+                self._timer = threading.Timer(self.delay, self._timer_fired)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _timer_fired(self) -> None:
+        with self._state_lock:
+            self._timer = None
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - the next flush retries; a timer thread has no one to tell
+            with self._state_lock:
+                self._dirty = True
+
+    @property
+    def pending(self) -> bool:
+        """True when a change has not been written yet."""
+        return self._dirty
+
+    def flush(self) -> bool:
+        """Write now if anything changed since the last write; True when it wrote.
+
+        Never call it while holding a lock that ``snapshot`` takes (the timer thread calls it too)."""
+        with self._state_lock:
+            if not self._dirty or self.snapshot is None:
+                return False
+            self._dirty = False
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._seq += 1
+            seq = self._seq
+        try:
+            snap = self.snapshot()
+            with self._write_lock:
+                if seq < self._written_seq:  # a later snapshot is already on disk
+                    return False
+                self.save(**snap)
+                self._written_seq = seq
+        except BaseException:
+            with self._state_lock:
+                self._dirty = True
+            raise
+        self.writes += 1
+        return True
+
+    def close(self) -> None:
+        """Flush, stop the timer and release the folder's lock."""
+        try:
+            self.flush()
+        finally:
+            if self._lock_handle is not None:
+                try:
+                    self._lock_handle.close()
+                except OSError:
+                    pass
+                self._lock_handle = None
+
+    def __del__(self):
+        handle = getattr(self, "_lock_handle", None)
+        if handle is not None:
+            try:
+                handle.close()
+            except Exception:  # noqa: BLE001
+                pass
 
     @property
     def session_file(self) -> Path:
@@ -50,12 +203,15 @@ class Autosaver:
         gens = [int(p.stem.split("-")[1]) for p in self.directory.glob("labels-*.npy") if p.stem.split("-")[1].isdigit()]
         return max(gens, default=0)
 
-    def save(self, *, log: dict, labels: np.ndarray, label_names: list[str], labels_version: object) -> None:
-        """Save the log and, when ``labels_version`` differs from the last save, a new label file."""
+    def save(self, *, log: dict, labels, label_names: list[str], labels_version: object) -> None:
+        """Save the log and, when ``labels_version`` differs from the last save, a new label file.
+
+        labels: the label array, or a callable returning it (called only when a label file is written)."""
         if labels_version != self._labels_version or self._labels_file is None:
+            data = labels() if callable(labels) else labels
             self._generation += 1
             name = f"labels-{self._generation:06d}.npy"
-            atomic_write(self.directory / name, lambda tmp: np.save(tmp, labels), suffix=".npy")
+            atomic_write(self.directory / name, lambda tmp: np.save(tmp, data), suffix=".npy")
             self._labels_file, self._labels_version = name, labels_version
         write_json_atomic(
             self.session_file,
@@ -71,23 +227,55 @@ class Autosaver:
 
     def load(self) -> tuple[dict, np.ndarray | None, list[str]] | None:
         """(log, labels or None, label_names) from the directory, or None when nothing was saved yet."""
-        if not self.session_file.exists():
-            return None
+        loaded = read_autosave(self.directory)
+        if loaded is not None:
+            self._labels_file = loaded[3]
+        return None if loaded is None else loaded[:3]
+
+
+def read_autosave(directory) -> tuple[dict, np.ndarray | None, list[str], str | None] | None:
+    """(log, labels or None, label_names, labels file name) of an autosave folder (no lock taken), or None
+    when it holds no ``session.json``. InputError naming the file when it is unreadable."""
+    d = Path(directory)
+    session_file = d / "session.json"
+    if not session_file.exists():
+        return None
+    try:
+        data = json.loads(session_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"the autosave is unreadable: {exc}", where=session_file) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("log"), dict):
+        raise InputError("not a samwidgets autosave file", where=session_file)
+    labels, name = None, data.get("labels_file")
+    if name:
+        path = d / Path(str(name)).name
         try:
-            data = json.loads(self.session_file.read_text())
+            labels = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise InputError(f"the autosave is unreadable: {exc}", where=self.session_file) from None
-        if data.get("format") != FORMAT:
-            raise InputError("not a samwidgets autosave file", where=self.session_file)
-        labels = None
-        if data.get("labels_file"):
-            path = self.directory / data["labels_file"]
-            try:
-                labels = np.load(path, allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise InputError(f"the autosaved labels are unreadable: {exc}", where=path) from None
-            self._labels_file = data["labels_file"]
-        return data["log"], labels, list(data.get("label_names", []))
+            raise InputError(f"the autosaved labels are unreadable: {exc}", where=path) from None
+    names = data.get("label_names", [])
+    return data["log"], labels, [str(n) for n in names] if isinstance(names, list) else [], name
+
+
+def describe_autosave(directory) -> str:
+    """"5 prompts on 2 slices, labels on 3 slices" for an autosave folder ("" when it holds none)."""
+    try:
+        loaded = read_autosave(directory)
+    except InputError as exc:
+        return f"an unreadable autosave ({exc.reason})"
+    if loaded is None:
+        return ""
+    log, labels, _, _ = loaded
+    events = [e for e in log.get("events", []) if isinstance(e, dict)]
+    prompts = [e for e in events if e.get("op") in ("click", "box", "set_prompt")]
+    slices = {e.get("slice") for e in prompts}
+    if labels is None or not labels.any():
+        labelled = "no labels"
+    elif labels.ndim == 3:
+        labelled = f"labels on {int(labels.reshape(len(labels), -1).any(axis=1).sum())} slices"
+    else:
+        labelled = f"{int(np.count_nonzero(labels))} labelled pixels"
+    return f"{len(prompts)} prompts on {len(slices)} slices, {labelled}"
 
 
 def set_aside_autosave(directory) -> Path | None:
@@ -96,6 +284,9 @@ def set_aside_autosave(directory) -> Path | None:
     d = Path(directory)
     if not (d / "session.json").exists():
         return None
+    handle = _lock(d)   # AutosaveInUse when a live session writes there: never rename a folder in use
+    if handle is not None:
+        handle.close()
     target = d.with_name(f"{d.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     n = 1
     while target.exists():

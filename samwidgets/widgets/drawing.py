@@ -1,9 +1,10 @@
-"""Drawing half of the SliceViewer: layers to the ipycanvas MultiCanvas, status and side widgets.
+"""The painter of the SliceViewer: it is handed arrays and prompts and draws them on the canvas layers.
 
-Images go to the canvas as lossless PNG (RGBA; ipycanvas's put_image_data would JPEG-encode RGB at
-quality 75), encoded here at zlib level 1 and cached: base images per (slice, window, view), overlays per
-(slice, prompt state, selection, labels version, ground-truth label, view), cropped to their non-transparent
-part. All draws of one redraw are batched with ``hold_canvas``.
+Layers of the MultiCanvas: 0 image, 1 overlays (segment-everything, accepted labels, prediction, ground
+truth, heat map), 2 prompts. Images go to the canvas as lossless PNG (RGBA; ipycanvas's put_image_data
+would JPEG-encode RGB at quality 75), encoded here at zlib level 1 and cached by the key the caller gives
+(the caller knows what identifies its content); overlays are cropped to their non-transparent part. All
+draws of one redraw are batched with ``hold_canvas``. The painter reads no session.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import numpy as np
 from ipycanvas import hold_canvas
 from PIL import Image as PILImage
 
-from samwidgets.errors import SamwidgetsError
 from samwidgets.widgets import render
+from samwidgets.widgets.state import SliceState
 
 POINT_RADIUS = 5.0     # canvas pixels
+CACHE_ENTRIES = 64
 _DRAW_LOCK = threading.RLock()   # ipycanvas batches through one global manager: one drawer at a time
 
 
@@ -43,84 +45,68 @@ def put_rgba(layer, rgba: np.ndarray | None, *, png: bytes | None = None, x: int
         layer.put_image_data(rgba, int(x), int(y))
 
 
-class DrawingMixin:
-    """Methods of SliceViewer that draw (they read ``self.session``, ``self.view``, ``self.canvas``, ``self.ui``)."""
+def _css(rgb) -> str:
+    return "rgb({},{},{})".format(*rgb)
 
-    def status_text(self) -> str:
-        """"prompts: N | Dice 0.913 | IoU 0.840" (metrics only with a ground truth and a ready mask)."""
-        s = self.session
-        parts = [f"prompts: {s.state.n_prompts}"]
-        m = s.metrics if s.ground_truth else {}
-        if m:
-            parts += [f"Dice {m['dice']:.3f}", f"IoU {m['iou']:.3f}"]
-        return " | ".join(parts)
 
-    def redraw(self, *layers: str, rubber=None) -> None:
-        """Redraw layers "base", "overlay", "prompts" (all when none named) in one batch."""
-        layers = layers or ("base", "overlay", "prompts")
-        with _DRAW_LOCK, hold_canvas():
-            if "base" in layers:
-                self._draw_base()
-            if "overlay" in layers:
-                self._draw_overlay()
-            if "prompts" in layers:
-                self._draw_prompts(rubber)
-        self._update_side()
+class Painter:
+    """Draws on a 3-layer MultiCanvas through a :class:`render.View` (zoom/pan)."""
 
-    def _draw_base(self) -> None:
-        s = self.session
-        key = (s.z, self.level, self.width, self.view.key())
-        if key == self._base_shown:  # a prompt changed, not the image: the canvas already shows it
+    def __init__(self, canvas, view: render.View):
+        self.canvas, self.view = canvas, view
+        self._base: dict[tuple, bytes] = {}
+        self._overlay: dict[tuple, tuple | None] = {}
+        self.base_shown = None     # key of the image layer the canvas shows: unchanged -> nothing resent
+        self.sent = 0              # PNG payloads sent (tests and benchmarks read it)
+
+    def batch(self):
+        """Context manager: draws inside are sent as one batch."""
+        return _Batch()
+
+    def base(self, key: tuple, plane_fn, *, level=None, width=None) -> None:
+        """Image layer: ``plane_fn()`` -> (H, W) or (H, W, 3) raw plane, windowed with level/width (image
+        units; None: uint8 as is). ``key`` identifies the plane (e.g. (z,)); the window and view are added."""
+        key = (key, level, width, self.view.key())
+        if key == self.base_shown:
             return
-        png = self._base_cache.get(key)
+        png = self._base.get(key)
         if png is None:
-            rgba = render.base_rgba(s.image.slice2d(s.z) if s.is_3d else s.image.array, self.view,
-                                    level=self.level, width=self.width)
-            png = png_bytes(rgba)
-            if len(self._base_cache) > 64:
-                self._base_cache.clear()
-            self._base_cache[key] = png
+            png = png_bytes(render.base_rgba(plane_fn(), self.view, level=level, width=width))
+            if len(self._base) > CACHE_ENTRIES:
+                self._base.clear()
+            self._base[key] = png
         put_rgba(self.canvas[0], None, png=png)
-        self._base_shown = key
+        self.sent += 1
+        self.base_shown = key
 
-    def _draw_overlay(self) -> None:
-        s = self.session
-        gt = None
-        if self.ui.show_gt.value and s.gt_label is not None:
-            g = s.ground_truth[s.gt_label]
-            gt = g[s.z] if s.is_3d else g
-        labels = s.labels[s.z] if s.is_3d else s.labels
-        try:
-            mask = s.mask_of(s.z, wait=False)
-        except SamwidgetsError as exc:
-            mask = None
-            self.show_message(str(exc), error=True)
-        pred = s._preds.get(s.z)
-        key = (s.z, s.state, id(pred[1]) if pred else None, s._selected.get(s.z), s.labels_version,
-               s.gt_label if gt is not None else None, id(s.everything.get(s.z)), self.view.key(), mask is None)
-        cached = self._overlay_cache.get(key)
-        if cached is None:
-            rgba = render.overlay_rgba(self.view, mask=mask, ground_truth=gt, labels=labels,
-                                       everything=s.everything.get(s.z))
-            crop = render.crop_transparent(rgba)
+    def overlay(self, key: tuple, **layers) -> None:
+        """Overlay layer from image-resolution planes (see render.overlay_rgba for the names); ``key``
+        identifies their content (identities of the arrays, label version, ...); the view is added."""
+        key = (key, self.view.key())
+        cached = self._overlay.get(key, False)
+        if cached is False:
+            crop = render.crop_transparent(render.overlay_rgba(self.view, **layers))
             cached = None if crop is None else (png_bytes(crop[0]), crop[1], crop[2])
-            if len(self._overlay_cache) > 64:
-                self._overlay_cache.clear()
-            self._overlay_cache[key] = cached
+            if len(self._overlay) > CACHE_ENTRIES:
+                self._overlay.clear()
+            self._overlay[key] = cached
         layer = self.canvas[1]
         layer.clear()
         if cached is not None:
             put_rgba(layer, None, png=cached[0], x=cached[1], y=cached[2])
+            self.sent += 1
 
-    def _draw_prompts(self, rubber=None) -> None:
-        layer, st = self.canvas[2], self.session.state
+    def prompts(self, state: SliceState, *, rubber=None) -> None:
+        """Prompt layer: the box (xyxy image pixels), points (green positive, red negative) and a rubber
+        band (canvas pixels x0, y0, x1, y1) while dragging."""
+        layer, view = self.canvas[2], self.view
         layer.clear()
-        if st.box is not None:
-            (x0, y0), (x1, y1) = self.view.image_to_canvas(*st.box[:2]), self.view.image_to_canvas(*st.box[2:])
+        if state.box is not None:
+            (x0, y0), (x1, y1) = view.image_to_canvas(*state.box[:2]), view.image_to_canvas(*state.box[2:])
             layer.stroke_style, layer.line_width = _css(render.BOX_RGB), 2
             layer.stroke_rect(x0, y0, x1 - x0, y1 - y0)
-        for x, y, lab in st.points:
-            cx, cy = self.view.image_to_canvas(x, y)
+        for x, y, lab in state.points:
+            cx, cy = view.image_to_canvas(x, y)
             layer.fill_style = _css(render.POSITIVE_RGB if lab == 1 else render.NEGATIVE_RGB)
             layer.fill_circle(cx, cy, POINT_RADIUS)
             layer.stroke_style, layer.line_width = "white", 1
@@ -130,30 +116,18 @@ class DrawingMixin:
             layer.stroke_style, layer.line_width = _css(render.BOX_RGB), 1
             layer.stroke_rect(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0))
 
-    def _update_side(self) -> None:
-        s = self.session
-        try:
-            self.ui.status.value = self.status_text()
-        except SamwidgetsError as exc:
-            self.show_message(str(exc), error=True)
-        try:
-            scores = s.candidates
-        except SamwidgetsError:  # already shown by the overlay draw
-            scores = []
-        opts = [(f"{i + 1}: {sc:.2f}", i) for i, sc in enumerate(scores)] if len(scores) > 1 else []
-        if list(self.ui.candidates.options) != opts:
-            self.ui.candidates.options = opts
-            self.ui.candidates.layout.display = "" if opts else "none"
-        if opts and self.ui.candidates.value != s.selected:
-            self.ui.candidates.value = s.selected
-        if tuple(self.ui.label.options) != tuple(s.label_names):
-            self.ui.label.options = list(s.label_names)
-        where = f"slice {s.z + 1}/{s.n_slices} · " if s.is_3d else ""
-        self.ui.embed.value = f'<span style="color:#555">{where}embedding: {s.embedding_status}</span>'
 
+class _Batch:
+    def __enter__(self):
+        _DRAW_LOCK.acquire()
+        self._hold = hold_canvas()
+        self._hold.__enter__()
 
-def _css(rgb) -> str:
-    return "rgb({},{},{})".format(*rgb)
+    def __exit__(self, *exc):
+        try:
+            self._hold.__exit__(*exc)
+        finally:
+            _DRAW_LOCK.release()
 
 
 def escape_html(text: str) -> str:

@@ -35,6 +35,7 @@ class Embedder:
         self._events: dict[int, threading.Event] = {}  # set when slice z's encode ends, before on_ready
         self._lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samwidgets-embed") if background else None
+        self.cancelled = 0   # queued encodes dropped by focus() (the user scrolled on)
 
     # -- queries -----------------------------------------------------------------------------
     def ready(self, z: int) -> bool:
@@ -131,6 +132,33 @@ class Embedder:
         for d in range(1, int(radius) + 1):
             for zz in (z + d, z - d):
                 self.request(zz)
+
+    def focus(self, z: int, radius: int) -> None:
+        """The user now looks at slice z: cancel queued encodes of slices farther than ``radius`` (those
+        not started yet), then queue z first and z±1, z±2, ... up to ``radius``. Memory stays bounded by
+        ``keep`` embeddings (least recently used dropped first)."""
+        wanted = {z + d for d in range(-int(radius), int(radius) + 1)}
+        with self._lock:
+            for zz, fut in list(self._pending.items()):
+                if zz not in wanted and fut.cancel():
+                    self._pending.pop(zz, None)
+                    event = self._events.pop(zz, None)
+                    if event is not None:
+                        event.set()
+                    self.cancelled += 1
+        self.request(z)
+        self.prefetch(z, radius)
+
+    def status(self, z: int) -> str:
+        """"ready" | "embedding" | "error" | "not embedded" for slice z."""
+        with self._lock:
+            if z in self._done:
+                return "ready"
+            if z in self._pending:
+                return "embedding"
+            if z in self._errors:
+                return "error"
+        return "not embedded"
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every queued encode has finished."""

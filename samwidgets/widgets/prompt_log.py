@@ -11,7 +11,9 @@ Two formats are read:
                 {"op": "clear", "slice": 3}, {"op": "select", "slice": 3, "index": 1},
                 {"op": "set_slice", "slice": 4}, {"op": "accept", "slice": 3, "label": "lesion"},
                 {"op": "propagate", "slice": 3, "label": "lesion", "z_range": [0, 12] or null},
-                {"op": "set_prompt", "slice": 3, "prompt": Prompt.to_json()}]}
+                {"op": "set_prompt", "slice": 3, "prompt": Prompt.to_json()},
+                {"op": "segment_everything", "slice": 3, "n_per_side": 8, "iou_threshold": 0.7, "min_score": 0.5},
+                {"op": "accept_everything", "slice": 3, "index": 0, "label": "cell"}]}
 
   Coordinates are xy pixels of the original slice, boxes xyxy.
 
@@ -31,7 +33,8 @@ FORMAT = "samwidgets.prompt_log"
 VERSION = 1
 # each operation and the keys its event must carry (numbers: "x", "y", "slice", "index"; "box": 4 numbers)
 REQUIRED = {"click": ("x", "y"), "box": ("box",), "undo": (), "redo": (), "clear": (), "select": ("index",),
-            "set_slice": ("slice",), "accept": ("label",), "propagate": ("label",), "set_prompt": ("prompt",)}
+            "set_slice": ("slice",), "accept": ("label",), "propagate": ("label",), "set_prompt": ("prompt",),
+            "segment_everything": (), "accept_everything": ("index", "label")}
 OPS = tuple(REQUIRED)
 NUMBER_KEYS = ("x", "y", "slice", "index")
 
@@ -145,43 +148,27 @@ def _apply_event(session, ev: dict, *, accept: bool) -> None:
         getattr(session, op)()
     elif op == "select":
         session.select(int(ev["index"]))
+    elif op == "segment_everything":
+        session.segment_everything(**{k: ev[k] for k in ("n_per_side", "iou_threshold", "min_score") if k in ev})
+    elif op == "accept_everything" and accept:
+        session.accept_everything(int(ev["index"]), ev["label"])
     elif op == "accept" and accept:
         session.accept(ev["label"])
     elif op == "propagate" and accept:
         session.propagate(ev["label"], z_range=ev.get("z_range"))
-    elif op in ("accept", "propagate"):
-        from samwidgets.widgets.state import Change
-
-        session._history.push(Change(op, slice=session.z))
-        session._record(op, **{k: v for k, v in ev.items() if k != "op"})
+    elif op in ("accept", "propagate", "accept_everything"):
+        session.record_restored(op, **{k: v for k, v in ev.items() if k != "op"})
 
 
-class PromptLogMixin:
-    """The Session's prompt log: :attr:`prompt_log` and :meth:`replay` (state lives in the Session:
-    ``_events``, ``shape``, ``source``, ``model_name``, the embedder and the change listeners)."""
+class PromptLog:
+    """The list of a session's edit events (a part the Session owns); see the module docstring."""
 
-    @property
-    def prompt_log(self) -> dict:
-        """The JSON-safe log of every edit so far (see samwidgets.widgets.prompt_log)."""
-        return make_log(self._events, image_shape=self.shape, source=self.source, model=self.model_name)
+    def __init__(self):
+        self.events: list[dict] = []
 
-    def replay(self, log, *, accept: bool = True) -> None:
-        """Re-apply a prompt log (dict, JSON text or .json path; session or results-table format) onto this
-        image. accept=False skips accept/propagate events (used when the labels are restored from a file).
+    def record(self, op: str, **event) -> None:
+        self.events.append({"op": op, **event})
 
-        Masks are decoded lazily (only where an accepted mask or a candidate choice needs one, and for the
-        slice shown), listeners hear one "slice" change at the end, not one per event.
-        """
-        events, shape = parse_log(log)
-        if shape is not None and tuple(shape) != tuple(self.shape):
-            raise PromptError(f"the log was made on an image of shape {tuple(shape)}, this one is {self.shape}",
-                              where="prompt log")
-        self._replaying = True
-        try:
-            replay_events(self, events, accept=accept)
-        finally:
-            self._replaying = False
-            if self._embedder.background:
-                self._embedder.request(self.z)
-                self._embedder.prefetch(self.z, self.prefetch)
-            self._notify("slice")
+    def as_dict(self, *, image_shape, source, model: str | None) -> dict:
+        """The JSON-safe session log."""
+        return make_log(self.events, image_shape=image_shape, source=source, model=model)

@@ -165,21 +165,34 @@ def _paint(rgba: np.ndarray, where: np.ndarray, rgb, alpha: float) -> None:
     rgba[..., 3][where] = np.clip(a_out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def overlay_rgba(view: View, *, mask=None, ground_truth=None, labels=None, everything=None) -> np.ndarray:
-    """(ch, cw, 4) uint8 straight-alpha overlay, bottom to top: segment-everything map (palette), accepted
-    labels (palette), the current mask (PREDICTION_RGB fill), ground truth (GROUND_TRUTH_RGB outline).
+def overlay_rgba(view: View, *, mask=None, ground_truth=None, labels=None, everything=None,
+                 heat=None) -> np.ndarray:
+    """(ch, cw, 4) uint8 straight-alpha overlay, bottom to top: heat map (RGBA), segment-everything map
+    (palette fill), accepted labels (palette fill), the current mask (PREDICTION_RGB fill), the accepted
+    labels' outlines (solid palette, so an accepted region stays visible under the prediction), ground
+    truth (GROUND_TRUTH_RGB outline).
 
-    Inputs are image-resolution planes: everything/labels int (H, W), mask/ground_truth bool (H, W).
+    Inputs are image-resolution planes: everything/labels int (H, W), mask/ground_truth bool (H, W),
+    heat (H, W, 4) uint8 RGBA.
     """
     layer = np.zeros((view.ch, view.cw, 4), np.uint8)
+    if heat is not None:
+        layer[...] = view.resample(np.asarray(heat, np.uint8), fill=0)
+    small_labels = None
     for lab, alpha in ((everything, EVERYTHING_ALPHA), (labels, LABEL_ALPHA)):
         if lab is not None and np.any(lab):
             small = view.resample(np.asarray(lab))
             for v in np.unique(small):
                 if v:
                     _paint(layer, small == v, palette_color(int(v)), alpha)
+            if lab is labels:
+                small_labels = small
     if mask is not None:
         _paint(layer, view.resample(np.asarray(mask, bool), fill=False), PREDICTION_RGB, PREDICTION_ALPHA)
+    if small_labels is not None:
+        for v in np.unique(small_labels):
+            if v:
+                _paint(layer, outline(small_labels == v), palette_color(int(v)), 1.0)
     if ground_truth is not None and np.any(ground_truth):
         _paint(layer, outline(view.resample(np.asarray(ground_truth, bool), fill=False)), GROUND_TRUTH_RGB, 1.0)
     return layer

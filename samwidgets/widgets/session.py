@@ -1,63 +1,57 @@
 """The headless controller of the slice viewer: all state and logic, no ipywidgets.
 
     s = Session(image, model="litemedsam", ground_truth=gt)    # image (y, x[, 3]) or (z, y, x[, 3])
+    s = Session(case)                                           # a manifest case: its image and labels
     s.set_slice(12); s.click(120, 88); s.click(140, 90, positive=False); s.box(100, 70, 180, 130)
     s.mask            # bool (H, W) of the current slice
     s.metrics         # {"dice": ..., "iou": ...} against the current ground-truth label
     s.accept("lesion"); s.save("labels.nii.gz"); s.save("prompts.json")
+    s.view_state.observe(lambda changed: ...)    # what a view mirrors (samwidgets.widgets.observable)
 
-Coordinates are xy pixels of the original slice (x = column, y = row); boxes are xyxy. Each slice keeps its
-own prompt state (points + at most one box); every change reruns the decoder from the slice's cached
-embedding: multimask candidates are asked for when the prompt is one point and nothing else (SAM's advice for
-ambiguous prompts), the best-scoring one is selected; previous logits are not fed back (as in Mazurowski et
-al.'s protocol, protocols.md). An edit the model rejects is rolled back and re-raised as a typed error, so
-the session keeps its state.
+Coordinates are xy pixels of the original slice (x = column, y = row); boxes are xyxy; slices z are
+0-based array indices (people see z + 1). Each slice keeps its own prompt state (points + at most one
+box); every change reruns the decoder from the slice's cached embedding: multimask candidates are asked
+for when the prompt is one point and nothing else (SAM's advice for ambiguous prompts), the best-scoring
+one is selected; previous logits are not fed back (as in Mazurowski et al.'s protocol, protocols.md). An
+edit the model rejects is rolled back and re-raised as a typed error, so the session keeps its state.
+
+The Session is composed of parts it owns: an :class:`~.embedder.Embedder` (per-slice embeddings,
+background prefetch), an :class:`~.annotation.Annotator` (label volume), a :class:`~.prompt_log.PromptLog`
+and an optional :class:`~.autosave.Autosaver` (debounced, flushed on accept/propagate/save/slice change/
+close). It publishes what a view shows in one :class:`~.observable.Observable` (``view_state``).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from samwidgets.errors import InputError, PromptError, SamwidgetsError
-from samwidgets.widgets.annotation import AnnotationMixin
+from samwidgets.widgets.annotation import Annotator
+from samwidgets.widgets.model_setup import everything_note, load_predictor, model_input, point_warning
 from samwidgets.widgets.embedder import Embedder
-from samwidgets.widgets.prompt_log import PromptLogMixin
-from samwidgets.widgets.sources import as_image, normalise_ground_truth, spatial_shape
+from samwidgets.widgets.observable import EverythingResult, Message, Observable, ViewState, slice_label
+from samwidgets.widgets.predictions import Predictions, as_number, check_xy
+from samwidgets.widgets.prompt_log import PromptLog, parse_log, replay_events
+from samwidgets.widgets.sources import open_source, normalise_ground_truth, spatial_shape
 from samwidgets.widgets.state import Change, History, SliceState
 
 
-_PREDICTORS: dict[tuple, object] = {}
-
-
-def _load_model(model, device: str, cache):
-    """A predictor from a registry name (built once per (name, device, cache) in this process, so several
-    viewers in one notebook share the weights) or a predictor object as is."""
-    if isinstance(model, str):
-        from samwidgets.models import load
-
-        key = (model, device, id(cache) if cache is not None else None)
-        if key not in _PREDICTORS:
-            _PREDICTORS[key] = load(model, device=device, cache=cache)
-        return _PREDICTORS[key]
-    if not hasattr(model, "encode") or not hasattr(model, "decode"):
-        raise InputError(f"model must be a registry name or a predictor, got {type(model).__name__}", where="model")
-    return model
-
-
-class Session(AnnotationMixin, PromptLogMixin):
+class Session:
     """State and logic of one interactive segmentation session on one image.
 
-    image:        an :class:`~samwidgets.io.image.Image` or array (y, x[, 3]) / (z, y, x[, 3]).
-    model:        a registry name (``samwidgets.models.load``) or a predictor object.
+    image:        an :class:`~samwidgets.io.image.Image`, an array (y, x[, 3]) / (z, y, x[, 3]), an image
+                  path, or a manifest case (its labels become the ground truth).
+    model:        a registry name (built for this session, freed by :meth:`close`) or a predictor object
+                  (shared, never freed here). cache: the EmbeddingCache for a model built by name.
     ground_truth: None, a bool/int array of the image's spatial shape, or {label name: bool mask}.
     label_names:  names offered for :meth:`accept` (default: the ground-truth names; accept() without a
                   name uses the first, or "foreground" when there is none).
     background:   embed slices in a worker thread (the viewer sets it); off = encode when first needed.
     prefetch:     how many neighbouring slices on each side to pre-embed in background mode.
-    autosave_dir: a directory to save the prompt log + labels to after every change (see autosave.py).
+    autosave_dir: a directory to autosave the prompt log + labels to (see autosave.py); autosave_delay s.
     preset:       intensity preset (samwidgets.io.PRESETS) giving the model's input when the image is not
                   uint8 already (a raw file): default "ct_soft_tissue" when values reach below -200 (HU),
                   else "percentile", the MedSAM preprocessing of protocols.md. uint8 images go to the
@@ -65,153 +59,173 @@ class Session(AnnotationMixin, PromptLogMixin):
     """
 
     def __init__(self, image, *, model="litemedsam", ground_truth=None, label_names=None, device: str = "auto",
-                 cache=None, background: bool = False, prefetch: int = 1, autosave_dir=None, source=None,
-                 preset: str | None = None):
-        self.image = as_image(image)
-        self.model_array = self._model_array(preset)
+                 cache=None, background: bool = False, prefetch: int = 2, autosave_dir=None, source=None,
+                 preset: str | None = None, autosave_delay: float = 0.5):
+        opened = open_source(image)
+        self.image = opened.image
+        self.case_id = opened.case_id
+        self.model_array, self.preset = model_input(self.image, preset if preset is not None else opened.preset)
         self.shape = spatial_shape(self.image)
         self.is_3d = len(self.shape) == 3
         self.n_slices = self.shape[0] if self.is_3d else 1
         self.height, self.width = self.shape[-2:]
-        self.predictor = _load_model(model, device, cache)
-        self.model_name = getattr(self.predictor, "name", type(self.predictor).__name__)
-        self.ground_truth = normalise_ground_truth(ground_truth, self.shape)
+        self.source = source if source is not None else (getattr(self.image, "path", None) or opened.case_id)
+        gt = ground_truth if ground_truth is not None else (opened.ground_truth or None)
+        self.ground_truth = normalise_ground_truth(gt, self.shape)
         self.gt_label: str | None = next(iter(self.ground_truth), None)
-        names = list(label_names) if label_names else list(self.ground_truth)
-        self.label_names: list[str] = names
-        self.labels = np.zeros(self.shape, np.uint16)
-        self.labels_version = 0
-        self.source = source if source is not None else getattr(self.image, "path", None)
+        self.predictor, self._owns_predictor = load_predictor(model, device=device, cache=cache)
+        self.model_name = getattr(self.predictor, "name", type(self.predictor).__name__)
+        where = str(self.source or "image")
+        self.annotator = Annotator(self.shape, list(label_names) if label_names else list(self.ground_truth),
+                                   where=where)
+        self.log = PromptLog()
+        self.history = History()
+        self.predictions = Predictions(self.predictor, self.model_name, (self.height, self.width))
         self.z = self.n_slices // 2 if self.is_3d else 0
-        self.message = ""
         self.prefetch = int(prefetch)
-        self._states: dict[int, SliceState] = {}
-        self._preds: dict[int, tuple[SliceState, object]] = {}
-        self._selected: dict[int, int] = {}
-        self._history = History()
-        self._events: list[dict] = []
-        self._listeners: list[Callable[[str], None]] = []
+        self.everything: dict[int, EverythingResult] = {}   # segment-everything results by slice z
+        self.view_state = Observable(ViewState(z=self.z))
         self._lock = threading.RLock()
         self._replaying = False
-        self.everything: dict[int, np.ndarray] = {}
-        self._embedder = Embedder(self.predictor, self.model_slice, self.n_slices, background=background,
-                                  on_ready=self._embedded)
-        self._autosaver = None
+        self._restoring = False
+        self.embedder = Embedder(self.predictor, self.model_slice, self.n_slices, background=background,
+                                 on_ready=self._embedded)
+        self.autosaver = None
         if autosave_dir is not None:
             from samwidgets.widgets.autosave import Autosaver
 
-            self._autosaver = Autosaver(autosave_dir)
+            self.autosaver = Autosaver(autosave_dir, snapshot=self._autosave_snapshot, delay=autosave_delay)
         if background:
-            self._embedder.request(self.z)
-            self._embedder.prefetch(self.z, self.prefetch)
+            self.embedder.focus(self.z, self.prefetch)
+        self._publish()
 
-    # -- listeners -----------------------------------------------------------------------------
-    def on_change(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(what)`` after every change ("prompts", "slice", "labels", "embedded", "error", ...)."""
-        self._listeners.append(callback)
+    # -- parts' data under their old names -----------------------------------------------------
+    @property
+    def labels(self) -> np.ndarray:
+        """uint16 label volume, the image's spatial shape (value i + 1 = label_names[i])."""
+        return self.annotator.labels
 
-    def _notify(self, what: str) -> None:
+    @property
+    def label_names(self) -> list[str]:
+        return self.annotator.label_names
+
+    @property
+    def labels_version(self) -> int:
+        return self.annotator.version
+
+    @property
+    def default_label(self) -> str:
+        return self.annotator.default_label
+
+    def label_id(self, label) -> int:
+        return self.annotator.label_id(label)
+
+    @property
+    def message(self) -> str:
+        return self.view_state.message.text
+
+    @property
+    def prompt_log(self) -> dict:
+        """The JSON-safe log of every edit so far (see samwidgets.widgets.prompt_log)."""
+        with self._lock:
+            return self.log.as_dict(image_shape=self.shape, source=self.source, model=self.model_name)
+
+    # -- publishing ----------------------------------------------------------------------------
+    def say(self, text: str, *, level: str = "info", until: str = "prompt") -> None:
+        """Show a message (see observable.Message for when it goes stale)."""
+        self.view_state.update(message=Message(str(text), level, until))
+
+    def _publish(self, *, cause: str = "", **extra) -> None:
+        """Recompute what the view shows of the current slice and update ``view_state`` once."""
         if self._replaying:
             return
-        for cb in list(self._listeners):
-            try:
-                cb(what)
-            except Exception as exc:  # noqa: BLE001 - a view's failure must not undo a committed change
-                self.message = f"display update failed: {type(exc).__name__}: {exc}"
+        z = self.z
+        msg = self.view_state.message
+        if cause and msg.text and (msg.until == cause or (cause == "slice" and msg.until == "prompt")):
+            extra.setdefault("message", Message())
+        try:
+            mask = self.predictions.mask(z, self.state_of(z), self.embedder, wait=False)
+        except SamwidgetsError as exc:
+            mask = None
+            extra.setdefault("message", Message(str(exc), "error"))
+        scores = self.predictions.scores(z, self.state_of(z))
+        self.view_state.update(
+            z=z, prompts=self.state_of(z), mask=mask, candidates=scores, selected=self.predictions.selected(z),
+            labels_version=self.annotator.version, metrics=self._metrics_of(mask),
+            embedding=self.embedding_status, everything=self.everything.get(z), **extra)
 
     def _embedded(self, z: int, error) -> None:
-        if error is not None and z == self.z:
-            self.message = f"slice {z}: {error}"
-            self._notify("error")
-        elif z == self.z:
-            self._notify("embedded")
+        if z != self.z:
+            return
+        if error is not None:
+            self._publish(message=Message(f"{slice_label(z, self.n_slices)}: {error}", "error", "slice"))
+        else:
+            self._publish()
 
     # -- slices and embeddings -----------------------------------------------------------------
-    def _model_array(self, preset: str | None) -> np.ndarray:
-        arr = np.asarray(self.image.array)
-        self.preset = preset
-        if arr.dtype == np.uint8 and preset is None:
-            return arr
-        from samwidgets.io import apply_preset
-
-        if preset is None and getattr(self.image, "is_rgb", False):
-            preset = "rgb"
-        elif preset is None:
-            preset = "ct_soft_tissue" if arr.dtype.kind in "iuf" and float(arr.min()) < -200 else "percentile"
-        self.preset = preset
-        return apply_preset(arr, preset)
-
     def model_slice(self, z: int) -> np.ndarray:
         """The plane handed to the encoder: (H, W) or (H, W, 3) uint8 (the image, preset applied if raw)."""
         return self.model_array[z] if self.is_3d else self.model_array
 
+    def display_slice(self, z: int) -> np.ndarray:
+        """The raw plane of slice z as loaded ((H, W) or (H, W, 3), HU for CT): windowed only for display."""
+        return self.image.slice2d(z) if self.is_3d else np.asarray(self.image.array)
+
     @property
     def embedding_ready(self) -> bool:
         """True when the current slice's embedding is in memory (decoding will not wait for the encoder)."""
-        return self._embedder.ready(self.z)
+        return self.embedder.ready(self.z)
 
     @property
     def embedding_status(self) -> str:
-        z = self.z
-        if self._embedder.ready(z):
-            return "ready"
-        if self._embedder.pending(z):
-            return "embedding"
-        if self._embedder.error(z) is not None:
-            return "error"
-        return "not embedded"
+        return self.embedder.status(self.z)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until background embeddings queued so far are done."""
-        self._embedder.wait(timeout)
+        self.embedder.wait(timeout)
 
     def set_slice(self, z: int) -> None:
-        """Show slice z (0 <= z < n_slices); starts its embedding (and the neighbours') in background mode."""
+        """Show slice z (0 <= z < n_slices); embeds it first, then its neighbours, in background mode."""
+        if isinstance(z, bool) or not isinstance(z, (int, np.integer)):
+            raise InputError(f"a slice index must be an integer, got {z!r}", where=self.source or "image")
         z = int(z)
         if not 0 <= z < self.n_slices:
-            raise InputError(f"slice {z} is outside 0..{self.n_slices - 1}", where=self.source or "image")
+            raise InputError(f"slice {z + 1} is outside 1..{self.n_slices}", where=self.source or "image")
         if z == self.z:
             return
-        self.z = z
-        self._record("set_slice", slice=z)
-        if self._embedder.background and not self._replaying:
-            self._embedder.request(z)
-            self._embedder.prefetch(z, self.prefetch)
-        self._notify("slice")
+        with self._lock:
+            self.z = z
+            self._record("set_slice", slice=z)
+        if self.embedder.background and not self._replaying:
+            self.embedder.focus(z, self.prefetch)
+        self._flush()
+        self._publish(cause="slice")
 
     # -- prompts -------------------------------------------------------------------------------
     @property
     def state(self) -> SliceState:
         """The prompt state of the current slice."""
-        return self._states.get(self.z, SliceState())
+        return self.predictions.state_of(self.z)
 
     def state_of(self, z: int) -> SliceState:
-        return self._states.get(int(z), SliceState())
-
-    def _check_xy(self, x: float, y: float) -> None:
-        if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x <= self.width and 0 <= y <= self.height):
-            raise PromptError(f"point ({x:.1f}, {y:.1f}) lies outside the {self.width}x{self.height} image",
-                              where=self.source or "image")
-
-    def _number(self, value, what: str) -> float:
-        """``value`` as a float; PromptError for anything that is not a real number (None, "abc", True)."""
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise PromptError(f"{what} must be a number, got {value!r}", where=self.source or "image")
-        return float(value)
+        return self.predictions.state_of(int(z))
 
     def click(self, x: float, y: float, *, positive: bool = True) -> None:
         """Add a point at xy pixel (x, y): positive (inside the object) or negative. Outside or not a
         number -> PromptError."""
-        x, y = self._number(x, "x"), self._number(y, "y")
-        self._check_xy(x, y)
+        where = self.source or "image"
+        x, y = as_number(x, "x", where=where), as_number(y, "y", where=where)
+        check_xy(x, y, self.width, self.height, where=where)
         self._edit("click", self.state.add_point(x, y, 1 if positive else 0), x=x, y=y, positive=bool(positive))
 
     def box(self, x0: float, y0: float, x1: float, y1: float) -> None:
-        """Set the slice's box from two corners (xy pixels, any order), clipped to the image."""
-        xa, xb = sorted((self._number(x0, "x0"), self._number(x1, "x1")))
-        ya, yb = sorted((self._number(y0, "y0"), self._number(y1, "y1")))
-        self._check_xy(xa, ya)
-        self._check_xy(xb, yb)
+        """Set the slice's box from two corners (xy pixels, any order). A corner outside the image or an
+        empty box -> PromptError (the viewer clips drags to the image before calling this)."""
+        where = self.source or "image"
+        xa, xb = sorted((as_number(x0, "x0", where=where), as_number(x1, "x1", where=where)))
+        ya, yb = sorted((as_number(y0, "y0", where=where), as_number(y1, "y1", where=where)))
+        check_xy(xa, ya, self.width, self.height, where=where)
+        check_xy(xb, yb, self.width, self.height, where=where)
         if xb - xa < 1 or yb - ya < 1:
             raise PromptError(f"box [{xa:.1f}, {ya:.1f}, {xb:.1f}, {yb:.1f}] is empty", where=self.source or "image")
         self._edit("box", self.state.with_box((xa, ya, xb, yb)), box=[xa, ya, xb, yb])
@@ -228,171 +242,292 @@ class Session(AnnotationMixin, PromptLogMixin):
         p = prompt if isinstance(prompt, Prompt) else Prompt.from_json(prompt)
         new = SliceState.from_prompt(p)
         for x, y, _ in new.points:
-            self._check_xy(x, y)
+            check_xy(x, y, self.width, self.height, where=self.source or "image")
         self._edit("set_prompt", new, prompt=p.to_json())
 
     def _edit(self, op: str, new: SliceState, **event) -> None:
         z = self.z
         with self._lock:
-            old, old_pred, old_sel = self.state_of(z), self._preds.get(z), self._selected.get(z)
-            self._states[z] = new
-            self._selected.pop(z, None)
+            old = self.state_of(z)
             try:
-                self._predict_if_ready(z)
+                self.predictions.set_state(z, new, self.embedder, decode=not self._replaying)
             except SamwidgetsError as exc:
-                self._states[z] = old
-                self._preds.pop(z, None)
-                if old_pred is not None:
-                    self._preds[z] = old_pred
-                if old_sel is not None:
-                    self._selected[z] = old_sel
-                self.message = str(exc)
+                self._publish(message=Message(str(exc), "error"))
                 raise
-            self._history.push(Change(op, prompts={z: (old, new)}, slice=z))
+            self.history.push(Change(op, prompts={z: (old, new)}, slice=z))
             self._record(op, slice=z, **event)
-        self.message = ""
-        self._notify("prompts")
+        warning = point_warning(self.predictor, new) if op in ("click", "set_prompt") else ""
+        self._publish(cause="prompt", **({"message": Message(warning, "warning")} if warning else {}))
 
     def undo(self) -> bool:
         """Undo the last change (prompts, accept or propagate); False when there is nothing to undo."""
-        change = self._history.pop_undo()
-        if change is None:
-            return False
-        self._apply(change, after=False)
-        self._record("undo")
-        return True
+        return self._undo_redo(after=False)
 
     def redo(self) -> bool:
         """Redo the last undone change; False when there is nothing to redo."""
-        change = self._history.pop_redo()
-        if change is None:
-            return False
-        self._apply(change, after=True)
-        self._record("redo")
+        return self._undo_redo(after=True)
+
+    def _undo_redo(self, *, after: bool) -> bool:
+        with self._lock:
+            change = self.history.pop_redo() if after else self.history.pop_undo()
+            if change is None:
+                return False
+            for z, pair in change.prompts.items():
+                self.predictions.restore_state(z, pair[1 if after else 0])
+            self.annotator.apply(change, after=after)
+            self.z = change.slice
+            self._record("redo" if after else "undo")
+        if change.labels:
+            self._flush()
+        self._publish(cause="prompt")
         return True
 
-    def _apply(self, change: Change, *, after: bool) -> None:
-        k = 1 if after else 0
-        with self._lock:
-            for z, pair in change.prompts.items():
-                self._states[z] = pair[k]
-                self._selected.pop(z, None)
-            for z, pair in change.labels.items():
-                if self.is_3d:
-                    self.labels[z] = pair[k]
-                else:
-                    self.labels[...] = pair[k]
-            if change.labels:
-                self.labels_version += 1
-            self.z = change.slice
-        self._notify("labels" if change.labels else "prompts")
-
     # -- predictions ---------------------------------------------------------------------------
-    def _decode(self, z: int, state: SliceState):
-        emb = self._embedder.get(z)
-        prompt = state.to_prompt()
-        multimask = bool(getattr(self.predictor, "supports_multimask", False)) and state.box is None \
-            and len(state.points) == 1
-        try:
-            return self.predictor.decode(emb, multimask=multimask, **prompt.decode_kwargs())
-        except SamwidgetsError:
-            raise
-        except Exception as exc:
-            from samwidgets.errors import ModelError
-
-            raise ModelError(f"decoding failed: {exc}", where=self.model_name) from exc
-
-    def _predict_if_ready(self, z: int) -> None:
-        state = self.state_of(z)
-        if state.empty or self._replaying:  # a replay decodes lazily, when a mask is asked for
-            self._preds.pop(z, None)
-        elif not self._embedder.background or self._embedder.ready(z):
-            self._preds[z] = (state, self._decode(z, state))
-        else:
-            self._embedder.request(z)
-            self.message = f"embedding slice {z}…"
-
     def prediction(self, z: int | None = None, *, wait: bool = True):
         """The Prediction for slice z's prompts (masks (K, H, W), scores (K,)), or None without prompts.
 
-        wait=False returns None instead of waiting for a background embedding.
-        """
+        wait=False returns None instead of waiting for a background embedding."""
         z = self.z if z is None else int(z)
-        state = self.state_of(z)
-        if state.empty:
-            return None
         with self._lock:
-            cached = self._preds.get(z)
-            if cached is not None and cached[0] is state:
-                return cached[1]
-            if not wait and not self._embedder.ready(z):
-                self._embedder.request(z)
-                return None
-            pred = self._decode(z, state)
-            self._preds[z] = (state, pred)
-            return pred
+            return self.predictions.prediction(z, self.state_of(z), self.embedder, wait=wait)
 
     @property
     def candidates(self) -> list[float]:
         """Scores of the current slice's candidate masks (several with multimask), [] without prompts."""
-        pred = self.prediction(wait=False)
-        return [] if pred is None else [float(s) for s in np.ravel(pred.scores)]
+        return list(self.predictions.scores(self.z, self.state))
 
     @property
     def selected(self) -> int:
         """Index of the candidate shown as the mask (default: the best score)."""
-        pred = self.prediction(wait=False)
-        if pred is None:
-            return 0
-        return self._selected.get(self.z, int(np.argmax(np.ravel(pred.scores))))
+        return self.predictions.selected(self.z)
 
     def select(self, index: int) -> None:
         """Choose candidate ``index`` of the current slice's multimask prediction."""
-        pred = self.prediction(wait=True)
-        n = 0 if pred is None else int(np.size(pred.scores))
-        if not 0 <= int(index) < max(n, 1) or n == 0:
-            raise PromptError(f"candidate {index} does not exist ({n} candidates)", where=self.source or "image")
-        self._selected[self.z] = int(index)
-        self._record("select", slice=self.z, index=int(index))
-        self._notify("prompts")
+        with self._lock:
+            self.predictions.select(self.z, self.state, int(index), self.embedder, where=self.source or "image")
+            self._record("select", slice=self.z, index=int(index))
+        self._publish()
 
     def mask_of(self, z: int, *, wait: bool = True) -> np.ndarray | None:
         """bool (H, W) mask of slice z (all False without prompts); None when wait=False and not ready."""
-        pred = self.prediction(z, wait=wait)
-        if pred is None:
-            if not self.state_of(z).empty:
-                return None
-            return np.zeros((self.height, self.width), bool)
-        masks = np.asarray(pred.masks).reshape(-1, self.height, self.width)
-        scores = np.ravel(pred.scores)
-        k = self._selected.get(int(z), int(np.argmax(scores)))
-        return masks[k].astype(bool)
+        with self._lock:
+            return self.predictions.mask(int(z), self.state_of(z), self.embedder, wait=wait)
 
     @property
     def mask(self) -> np.ndarray:
         """bool (H, W): the selected mask of the current slice (waits for the embedding if needed)."""
         return self.mask_of(self.z)
 
-    @property
-    def metrics(self) -> dict[str, float]:
-        """{"dice", "iou"} of the current mask against ground-truth label ``gt_label`` on this slice
-        (samwidgets.metrics, its empty-mask policy); {} without ground truth."""
-        if not self.ground_truth or self.gt_label is None:
+    def _metrics_of(self, mask) -> dict[str, float]:
+        if not self.ground_truth or self.gt_label is None or mask is None or self.state.empty:
             return {}
         from samwidgets.metrics import dice, iou
 
         gt = self.ground_truth[self.gt_label]
         gt = gt[self.z] if self.is_3d else gt
-        mask = self.mask_of(self.z, wait=False)
-        if mask is None:
-            return {}
         return {"dice": float(dice(mask, gt)), "iou": float(iou(mask, gt))}
 
-    # -- prompt log ----------------------------------------------------------------------------
+    @property
+    def metrics(self) -> dict[str, float]:
+        """{"dice", "iou"} of the current mask against ground-truth label ``gt_label`` on this slice
+        (samwidgets.metrics, its empty-mask policy); {} without ground truth or before any prompt."""
+        return self._metrics_of(self.mask_of(self.z, wait=False))
+
+    def set_gt_label(self, name: str) -> None:
+        """Score against ground-truth label ``name``."""
+        if name not in self.ground_truth:
+            raise InputError(f"no ground-truth label '{name}' (labels: {', '.join(self.ground_truth)})",
+                             where=self.source or "image")
+        self.gt_label = name
+        self._publish()
+
+    # -- labels (the Annotator computes the planes) --------------------------------------------
+    def _commit(self, op: str, make_planes, *, at: int, message: str = "", **event) -> None:
+        """Write the label planes ``make_planes()`` (called under the lock) as one undoable change made on
+        slice ``at``; log it, flush the autosave (on disk when this returns), publish."""
+        with self._lock:
+            self.history.push(self.annotator.write(op, make_planes(), at=at))
+            self._record(op, **event)
+        self._flush()
+        self._publish(cause="prompt", **({"message": Message(message)} if message else {}))
+
+    def accept(self, label=None) -> int:
+        """Write the current mask into the label volume as ``label`` (name or id; default the first name).
+
+        Returns the number of pixels written; the autosave is on disk when it returns. PromptError when
+        there is no mask to accept."""
+        z = self.z  # the slice shown now, even if the mask has to wait for its embedding
+        lid = self.annotator.label_id(self.default_label if label is None else label)
+        mask, name = self.mask_of(z), self.label_names[lid - 1]
+        self._commit("accept", lambda: {z: self.annotator.accepted(z, mask, lid)}, at=z, slice=z, label=name,
+                     message=f"accepted {int(mask.sum())} px as '{name}' on {slice_label(z, self.n_slices)}")
+        return int(mask.sum())
+
+    def propagate(self, label=None, *, z_range=None) -> list[int]:
+        """Propagate the accepted ``label`` of the current slice through the neighbouring slices (3D only).
+
+        Works on a snapshot taken when it is called: the slice z0 shown then, its label plane and the
+        label id, whatever the user does while it runs (scrolling, accepting elsewhere). Box chaining of
+        samwidgets.models.propagate.propagate_from_mask from z0; z_range = (z_min, z_max) inclusive, 0-based,
+        limits the slices. Pixels of the other slices are set to the label where the propagated mask is
+        true, as one undoable change recorded against z0. Returns the slices written (0-based z)."""
+        z0 = self.z
+        lid = self.annotator.label_id(self.default_label if label is None else label)
+        zr = None if z_range is None else (int(z_range[0]), int(z_range[1]))
+        masks = self.annotator.propagated(self.predictor, self.model_array, z0, lid, z_range=zr)
+        written: list[int] = []
+
+        def planes():
+            out = self.annotator.merged(masks, lid)
+            written.extend(sorted(out))
+            return out
+
+        self._commit("propagate", planes, at=z0, slice=z0, label=self.label_names[lid - 1],
+                     z_range=None if zr is None else list(zr))
+        return written
+
+    def record_restored(self, op: str, **event) -> None:
+        """Record an accept/propagate whose labels come from elsewhere (an autosave) as an empty undo step,
+        so that later undo/redo events of a replayed log still pair with the right changes."""
+        with self._lock:
+            self.history.push(Change(op, slice=self.z))
+            self._record(op, **event)
+
+    def check_everything(self) -> None:
+        """PromptError when the model was trained on boxes only (segment everything prompts points)."""
+        note = everything_note(self.predictor)
+        if note:
+            raise PromptError(note, where=self.model_name)
+
+    def segment_everything(self, z: int | None = None, *, n_per_side: int = 8, iou_threshold: float = 0.7,
+                           min_score: float = 0.5) -> np.ndarray:
+        """Masks of a grid of single-point prompts on slice z (default the current one) as an int32 (H, W)
+        label map (samwidgets.models.automatic); kept in ``everything[z]`` as an EverythingResult, the list
+        of masks (area, predicted IoU) to accept one by one. PromptError on a box-only model."""
+        self.check_everything()
+        z = self.z if z is None else int(z)
+        params = {"n_per_side": n_per_side, "iou_threshold": iou_threshold, "min_score": min_score}
+        result = EverythingResult.compute(self.predictor, self.embedder.get(z), z, **params)
+        with self._lock:
+            self.everything[z] = result
+            self._record("segment_everything", slice=z, **params)
+        self._publish()
+        return result.label_map
+
+    def accept_everything(self, index: int, label=None) -> int:
+        """Write mask ``index`` of the current slice's segment-everything list into the labels as ``label``
+        (undoable). Returns the number of pixels written."""
+        z, index = self.z, int(index)
+        res = self.everything.get(z)
+        if res is None or not 0 <= index < len(res.scores):
+            raise PromptError(f"segment-everything mask {index + 1} does not exist ({0 if res is None else len(res.scores)}"
+                              f" masks on {slice_label(z, self.n_slices)})", where=self.source or "image")
+        mask = res.mask(index)
+        lid = self.annotator.label_id(self.default_label if label is None else label)
+        self.everything[z] = replace(res, accepted=res.accepted | {index})
+        self._commit("accept_everything", lambda: {z: self.annotator.accepted(z, mask, lid)}, at=z, slice=z,
+                     index=index, label=self.label_names[lid - 1],
+                     message=f"accepted mask {index + 1} ({int(mask.sum())} px) as '{self.label_names[lid - 1]}'")
+        return int(mask.sum())
+
+    def clear_everything(self) -> None:
+        """Forget the current slice's segment-everything results (accepted labels stay)."""
+        if self.everything.pop(self.z, None) is not None:
+            self._publish()
+
+    # -- prompt log, files, autosave -----------------------------------------------------------
     def _record(self, op: str, **event) -> None:
-        self._events.append({"op": op, **event})
-        self._autosave()
+        self.log.record(op, **event)
+        if self.autosaver is not None and not self._restoring:
+            self.autosaver.touch()
+
+    def _flush(self) -> None:
+        if self.autosaver is not None and not self._restoring and not self._replaying:
+            self.autosaver.flush()
+
+    def _autosave_snapshot(self) -> dict:
+        """What the Autosaver writes; labels as a callable (copied under the lock only when they changed)."""
+        def labels():
+            with self._lock:
+                return self.annotator.labels.copy()
+
+        with self._lock:
+            return {"log": self.prompt_log, "labels": labels, "label_names": list(self.label_names),
+                    "labels_version": self.annotator.version}
+
+    def replay(self, log, *, accept: bool = True) -> None:
+        """Re-apply a prompt log (dict, JSON text or .json path; session or results-table format) onto this
+        image. accept=False skips accept/propagate events (used when the labels are restored from a file).
+
+        Masks are decoded lazily (only where an accepted mask or a candidate choice needs one, and for the
+        slice shown); the view state is published once at the end, not once per event."""
+        events, shape = parse_log(log)
+        if shape is not None and tuple(shape) != tuple(self.shape):
+            raise PromptError(f"the log was made on an image of shape {tuple(shape)}, this one is {self.shape}",
+                              where="prompt log")
+        self._replaying = True
+        try:
+            replay_events(self, events, accept=accept)
+        finally:
+            self._replaying = False
+            if self.embedder.background:
+                self.embedder.focus(self.z, self.prefetch)
+            self._flush()
+            self._publish(cause="slice")
+
+    def save(self, path):
+        """Save by suffix: .json = prompt log; .nii/.nii.gz = label volume with the source geometry
+        (samwidgets.io.save_mask, like=image); .png = 2D label map; .npz = labels + label_names.
+        A sidecar ``<path>.labels.json`` maps label ids to names for the mask formats. Flushes the autosave."""
+        from pathlib import Path
+
+        from samwidgets.atomic import write_json_atomic
+
+        path = Path(path)
+        if path.name.lower().endswith(".json"):
+            write_json_atomic(path, self.prompt_log)
+        else:
+            with self._lock:
+                self.annotator.save(path, like=self.image)
+        self._flush()
+        return path
+
+    def restore(self, directory=None) -> bool:
+        """Restore labels and prompts from an autosave directory (default: this session's autosave_dir).
+
+        The labels come from the saved file; the prompt log is replayed without re-accepting. Returns False
+        when the directory holds no autosave yet."""
+        from samwidgets.widgets.autosave import read_autosave
+
+        if directory is None and self.autosaver is None:
+            raise InputError("no autosave directory given", where="autosave")
+        folder = self.autosaver.directory if directory is None else directory
+        loaded = read_autosave(folder)
+        if loaded is None:
+            return False
+        log, labels, names, _ = loaded
+        self.annotator.check_shape(labels, where=folder)
+        self._restoring = True
+        try:
+            self.replay(log, accept=False)
+            with self._lock:
+                self.annotator.restore(labels, names, where=folder)
+        finally:
+            self._restoring = False
+        if self.autosaver is not None:
+            self.autosaver.touch()
+            self._flush()
+        self._publish()
+        return True
 
     def close(self) -> None:
-        """Stop the background embedding thread."""
-        self._embedder.close()
+        """Flush the autosave, release its folder, stop the embedding thread and free a model built by name."""
+        try:
+            if self.autosaver is not None:
+                self.autosaver.close()
+        finally:
+            self.embedder.close()
+            if self._owns_predictor:
+                self.predictor = None
+                self.predictions.predictor = None
+                self.embedder.predictor = None

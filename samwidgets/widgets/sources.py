@@ -87,6 +87,7 @@ class Opened:
     description: str
     manifest: str | None = None
     case_key: str | None = None
+    preset: str | None = None    # the manifest's intensity preset: the model's input (the image stays raw)
 
 
 def _is_manifest(path: Path) -> bool:
@@ -95,7 +96,9 @@ def _is_manifest(path: Path) -> bool:
 
 def open_source(source, *, case=None) -> Opened:
     """Open ``source``: an Image or array, a path to an image file, a manifest path (``case`` = case id,
-    default the first case) or a manifest Case object (anything with ``load_image``)."""
+    default the first case) or a manifest Case object (anything with ``load_image``); an Opened as is."""
+    if isinstance(source, Opened):
+        return source
     if hasattr(source, "load_image"):
         return _open_case(source, manifest=None)
     if isinstance(source, (str, Path)):
@@ -115,7 +118,7 @@ def open_source(source, *, case=None) -> Opened:
             return _open_case(c, manifest=str(path))
         from samwidgets.io import load_image
 
-        image = load_image(path)
+        image = as_image(load_image(path), where=str(path))
         return Opened(image=image, ground_truth={}, case_id=None, description=path.name)
     image = as_image(source)
     desc = Path(image.path).name if getattr(image, "path", None) else f"array {tuple(image.array.shape)}"
@@ -123,9 +126,13 @@ def open_source(source, *, case=None) -> Opened:
 
 
 def _open_case(case, *, manifest: str | None) -> Opened:
-    image = case.load_image()
+    """A manifest case with its image as stored (raw intensities, e.g. HU) and its preset named."""
+    raw = getattr(case, "load_raw_image", None)
+    image = as_image(raw() if raw is not None else case.load_image(), where=str(getattr(case, "key", "case")))
+    preset = getattr(case, "preset", None) if raw is not None else None
     shape = spatial_shape(image)
-    labels = case.load_labels() if hasattr(case, "load_labels") else {}
+    has_labels = hasattr(case, "load_labels") and getattr(case, "label", True) is not None
+    labels = case.load_labels(image=image) if has_labels else {}
     case_id = str(getattr(case, "id", getattr(case, "case_id", None)))
     return Opened(
         image=image,
@@ -134,4 +141,5 @@ def _open_case(case, *, manifest: str | None) -> Opened:
         description=case_id,
         manifest=manifest,
         case_key=str(getattr(case, "key", case_id)),
+        preset=preset,
     )

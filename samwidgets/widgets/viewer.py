@@ -1,24 +1,24 @@
-"""The canvas view: forwards mouse/keyboard events to a :class:`Session` and draws its state.
+"""The canvas view: forwards mouse/keyboard events to a :class:`Session`, observes its ``view_state`` and
+hands the painter what to draw.
 
     viewer = SliceViewer("data_manifests/sample.yaml", case="ct_lesion_000001")   # or an Image / path
     viewer                                    # display in JupyterLab
 
 Mouse (canvas pixels, converted to image xy pixels through the zoom/pan :class:`~.render.View`):
 click = positive point (negative in "− point" mode, or after pressing Shift: ipycanvas mouse events carry
-no modifier keys, so Shift arms the next click as negative), drag = box, wheel = next/previous slice (zoom
-on 2D images), "window" mode drag = window/level, "pan" mode drag = move. Keys (canvas focused): Ctrl+Z /
-Ctrl+Y undo/redo, n / p negative / positive mode, a accept, arrows up/down change slice.
+no modifier keys, so Shift arms the next click as negative), drag = box, "window" mode drag =
+window/level, "pan" mode drag = move. Wheel: on a volume the vertical wheel changes slice (deltas are
+accumulated, WHEEL_PX_PER_SLICE per slice, so a trackpad flick moves several), Shift + wheel (which the
+browser sends as a horizontal delta) zooms at the cursor; on a 2D image the wheel zooms at the cursor.
+Keys: see controls.SHORTCUTS (the help panel). Hovering shows (x, y, z) and the raw value.
 
-Layers of the MultiCanvas: 0 image, 1 overlays (prediction, ground truth, labels, segment-everything),
-2 prompts. Images reach the canvas as lossless PNG (RGBA, never ipycanvas's JPEG path for RGB), redraws
-are batched with ``hold_canvas``. The canvas is ``canvas_size`` pixels on its longest side and its CSS
-size is fixed to the same pixels, so browser clicks map 1:1 to canvas pixels.
+The view never reads the session's private fields: it draws from ``session.view_state`` (the observable
+state) and the session's public arrays (display_slice, labels, ground_truth).
 """
 
 from __future__ import annotations
 
 import functools
-import threading
 from pathlib import Path
 
 import ipywidgets as W
@@ -27,13 +27,19 @@ from ipycanvas import MultiCanvas
 
 from samwidgets.errors import InputError, SamwidgetsError
 from samwidgets.widgets import render
-from samwidgets.widgets.autosave import default_autosave_dir, set_aside_autosave
-from samwidgets.widgets.controls import build_controls, layout, window_presets
-from samwidgets.widgets.drawing import DrawingMixin, escape_html
+from samwidgets.widgets.controls import build_controls, layout, legend_html
+from samwidgets.widgets.drawing import Painter, escape_html
+from samwidgets.widgets.observable import slice_label
 from samwidgets.widgets.session import Session
 from samwidgets.widgets.sources import open_source
+from samwidgets.widgets.tasks import TaskRunner
+from samwidgets.widgets.windowing import WindowState, model_input_text
 
-DRAG_PX = 4.0          # canvas pixels a press must move to become a box / drag
+DRAG_PX = 4.0               # canvas pixels a press must move to become a box / drag
+WHEEL_PX_PER_SLICE = 100.0  # one mouse-wheel notch in Chromium
+WHEEL_IDLE_S = 1.0          # a pause this long starts a new wheel gesture (the remainder is dropped)
+PAGE_SLICES = 5
+MESSAGE_COLOURS = {"info": "#555", "warning": "#b36b00", "error": "#c00"}
 
 
 def _guarded(method):
@@ -51,79 +57,58 @@ def _guarded(method):
     return wrapper
 
 
-class SliceViewer(DrawingMixin, W.VBox):
-    """Interactive viewer of one image (2D or 3D) over a :class:`Session` (``viewer.session``).
+class SliceViewer(W.VBox):
+    """Interactive viewer of one image (2D, 3D or a clip) over a :class:`Session` (``viewer.session``).
 
     source: an Image or array, an image path, a manifest path (``case`` = case id, default the first) or a
-    manifest Case; or a ready Session. Other options go to the Session.
-
-    autosave_dir="auto" autosaves cases and files to ``$SAMWIDGETS_CACHE_DIR/autosave/<case>`` (arrays: no
-    autosave unless a directory is given); restore=True restores earlier autosaved prompts and labels on
-    opening, restore=False sets the earlier autosave aside (renamed, kept) and starts afresh.
-    cache="default" gives a model named by string the shared on-disk EmbeddingCache
-    (``$SAMWIDGETS_CACHE_DIR``), so reopening an image skips the encoder; None disables it.
+    manifest Case; or a ready Session (then shared: closing the viewer does not close it). Other options go
+    to the Session. autosave_dir="auto" autosaves cases and files to ``$SAMWIDGETS_CACHE_DIR/autosave/<case>``
+    (see opening.py: restore=True restores and says what; two viewers of one case use two folders).
+    cache="default" gives a model named by string its own EmbeddingCache on the shared disk store
+    (``$SAMWIDGETS_CACHE_DIR``), so reopening an image skips the encoder; None disables it. A model named by
+    string is loaded for this viewer and freed by :meth:`close`; a predictor object is shared.
     """
 
     def __init__(self, source, *, model="litemedsam", case=None, device: str = "auto", ground_truth=None,
                  label_names=None, autosave_dir="auto", restore: bool = True, canvas_size: int = 512,
-                 background: bool = True, prefetch: int = 1, cache="default"):
+                 background: bool = True, prefetch: int = 2, cache="default", preset: str | None = None):
+        notes: list[tuple[str, str]] = []
         if isinstance(source, Session):
-            self.session, self.case_id, self.manifest = source, None, None
+            self.session, self.case_id, self.manifest, self._owns_session = source, source.case_id, None, False
         else:
+            from samwidgets.widgets.opening import open_session
+
             opened = open_source(source, case=case)
-            self.case_id, self.manifest = opened.case_id, opened.manifest
-            gt = ground_truth if ground_truth is not None else (opened.ground_truth or None)
-            src = getattr(opened.image, "path", None) or opened.description
-            if isinstance(autosave_dir, str) and autosave_dir == "auto":
-                autosave_dir = default_autosave_dir(opened)
-            if autosave_dir is not None and not restore:
-                self._set_aside = set_aside_autosave(autosave_dir)
+            self.case_id, self.manifest, self._owns_session = opened.case_id, opened.manifest, True
             if isinstance(cache, str) and cache == "default":
                 cache = _default_cache() if isinstance(model, str) else None
-            make = functools.partial(Session, opened.image, model=model, ground_truth=gt, label_names=label_names,
-                                     device=device, cache=cache, background=background, prefetch=prefetch,
-                                     autosave_dir=autosave_dir, source=src)
-            self.session = make()
-            if autosave_dir is not None and restore:
-                self._restore(autosave_dir, make)
+            opening = open_session(opened, autosave_dir=autosave_dir, restore=restore, model=model,
+                                   ground_truth=ground_truth, label_names=label_names, device=device, cache=cache,
+                                   background=background, prefetch=prefetch, preset=preset,
+                                   source=getattr(opened.image, "path", None) or opened.description)
+            self.session, notes = opening.session, opening.notes
         s = self.session
         scale = canvas_size / max(s.height, s.width)
         cw, ch = max(int(round(s.width * scale)), 1), max(int(round(s.height * scale)), 1)
         self.view = render.View(s.height, s.width, ch, cw)
         self.canvas = MultiCanvas(3, width=cw, height=ch, layout=W.Layout(width=f"{cw}px", height=f"{ch}px"))
-        self.presets = window_presets(s.image.array)
-        first = next(iter(self.presets.values()))
-        self.level, self.width = (None, None) if s.image.array.dtype == np.uint8 else first
-        self.ui = build_controls(n_slices=s.n_slices, z=s.z, presets=self.presets, gt_names=list(s.ground_truth),
-                                 label_names=s.label_names, default_label=s.default_label,
-                                 save_path=self._default_save_path())
+        self.painter = Painter(self.canvas, self.view)
+        self.window = WindowState.for_image(s.image.array, preset=s.preset)
+        self.is_clip = bool(getattr(s.image, "is_video", False))
+        self.ui = build_controls(n_slices=s.n_slices, z=s.z, presets=list(self.window.presets),
+                                 preset=self.window.name, gt_names=list(s.ground_truth), label_names=s.label_names,
+                                 default_label=s.default_label, save_path=self._default_save_path(),
+                                 is_clip=self.is_clip)
         super().__init__(layout(self.canvas, self.ui, is_3d=s.is_3d))
-        self._press = None          # (canvas x, y, mode, start state) while a button is down
-        self._negative_once = False
         self.background = bool(background)
-        self._task: threading.Thread | None = None
-        self._base_cache: dict[tuple, bytes] = {}
-        self._base_shown = None     # key of the image layer the canvas shows: unchanged -> nothing resent
-        self._overlay_cache: dict[tuple, tuple | None] = {}
+        self.tasks = TaskRunner(background=self.background, say=self.show_message)
+        self.heatmap = None         # the click-robustness map part, made on first use (heatmap.py)
         self._wire()
-        s.on_change(self._on_session_change)
+        s.view_state.observe(self._on_state)
         self.redraw()
-        if getattr(self, "_set_aside", None):
-            self.show_message(f"the earlier autosave was kept in {self._set_aside}")
-        if getattr(self, "_restore_error", None):
-            self.show_message(self._restore_error, error=True)
-        if getattr(self, "_restored", False):
-            self.show_message(f"restored the autosaved work from {autosave_dir} (restore=False starts afresh)")
-
-    def _restore(self, directory, make) -> None:
-        """Restore the autosave; an unusable one is set aside (kept, renamed) and a fresh session made."""
-        try:
-            self._restored = self.session.restore()
-        except SamwidgetsError as exc:
-            self.session.close()
-            kept = set_aside_autosave(directory)
-            self.session = make()
-            self._restore_error = f"could not restore the autosave ({exc}); it was kept in {kept}"
+        self._update_window_text()
+        for text, level in notes:
+            self.show_message(text, error=level == "error", level=level)
 
     def describe(self) -> str:
         """One line about what is shown: case, shape, labels, model."""
@@ -137,132 +122,161 @@ class SliceViewer(DrawingMixin, W.VBox):
         stem = (self.case_id or Path(str(self.session.source or "image")).name.split(".")[0]).replace("/", "_")
         return f"{stem}_labels.nii.gz" if self.session.is_3d else f"{stem}_labels.png"
 
+    def close(self) -> None:
+        """Stop background work, flush the autosave, free the model if this viewer loaded it, close widgets."""
+        self.tasks.cancel()
+        self.session.view_state.unobserve(self._on_state)
+        if self._owns_session:
+            self.session.close()
+        super().close()
+
     # -- wiring ---------------------------------------------------------------------------------
     def _wire(self) -> None:
-        c, ui = self.canvas, self.ui
-        c.on_mouse_down(self.on_mouse_down)
-        c.on_mouse_move(self.on_mouse_move)
-        c.on_mouse_up(self.on_mouse_up)
-        c.on_mouse_out(self.on_mouse_out)
-        c.on_mouse_wheel(self.on_mouse_wheel)
-        c.on_key_down(self.on_key_down)
-        ui.slider.observe(lambda ch: self.set_slice(ch["new"]), names="value")
-        ui.undo.on_click(lambda _: self.undo())
-        ui.redo.on_click(lambda _: self.redo())
-        ui.clear.on_click(lambda _: self.clear())
-        ui.zoom_in.on_click(lambda _: self.zoom(1.5))
-        ui.zoom_out.on_click(lambda _: self.zoom(1 / 1.5))
-        ui.reset_view.on_click(lambda _: self.reset_view())
-        ui.preset.observe(lambda ch: self.set_preset(ch["new"]), names="value")
-        ui.show_gt.observe(lambda ch: self.redraw("overlay"), names="value")
-        ui.gt_label.observe(lambda ch: self._set_gt_label(ch["new"]), names="value")
-        ui.candidates.observe(lambda ch: self._select(ch["new"]), names="value")
-        ui.accept.on_click(lambda _: self.accept())
-        ui.propagate.on_click(lambda _: self.propagate())
-        ui.everything.on_click(lambda _: self.segment_everything())
-        ui.save.on_click(lambda _: self.save())
+        from samwidgets.widgets import handlers
 
-    def _on_session_change(self, what: str) -> None:
-        if what in ("slice", "prompts", "labels"):
-            if self.ui.slider.value != self.session.z:
-                self.ui.slider.value = self.session.z
+        handlers.wire(self, self.canvas, self.ui)   # makes self.input (mouse, wheel, keys)
+
+    def _on_state(self, changed: set[str]) -> None:
+        """The session's view_state changed: redraw what depends on the changed fields."""
+        st = self.session.view_state
+        if "z" in changed:
+            if self.ui.slider.value != st.z + 1:
+                self.ui.slider.value = st.z + 1
             self.redraw()
-        elif what in ("embedded", "everything"):
+        elif changed & {"prompts", "mask", "labels_version", "everything"}:
             self.redraw("overlay", "prompts")
-        elif what == "error":
-            self.show_message(self.session.message, error=True)
-
-    # -- mouse and keys (public: tests call them as the frontend would) ---------------------------
-    def to_image(self, x: float, y: float) -> tuple[float, float]:
-        """Canvas pixels -> image xy pixels."""
-        return self.view.canvas_to_image(x, y)
-
-    @_guarded
-    def on_mouse_down(self, x: float, y: float) -> None:
-        self._press = (float(x), float(y), self.ui.mode.value, (self.view.center, self.level, self.width))
-
-    @_guarded
-    def on_mouse_move(self, x: float, y: float) -> None:
-        if self._press is None:
-            return
-        x0, y0, mode, (center, level, width) = self._press
-        if mode == "pan":
-            s = self.view.scale
-            self.view.center = (center[0] - (x - x0) / s, center[1] - (y - y0) / s)
-            self.redraw()
-        elif mode == "window":
-            lv, wd = (level, width) if level is not None else (127.5, 255.0)
-            span = max(wd, 1.0)
-            self.level = lv + (y - y0) * span / self.view.ch
-            self.width = max(wd + (x - x0) * span / self.view.cw, 1.0)
-            self.redraw("base")
-        elif np.hypot(x - x0, y - y0) >= DRAG_PX:
-            self.redraw("prompts", rubber=(x0, y0, x, y))
-
-    @_guarded
-    def on_mouse_up(self, x: float, y: float) -> None:
-        if self._press is None:
-            return
-        x0, y0, mode, _ = self._press
-        self._press = None
-        if mode in ("pan", "window"):
-            return
-        if np.hypot(x - x0, y - y0) >= DRAG_PX:
-            (ax, ay), (bx, by) = self.to_image(x0, y0), self.to_image(x, y)
-            ax, bx = np.clip([ax, bx], 0, self.session.width)
-            ay, by = np.clip([ay, by], 0, self.session.height)
-            self.session.box(ax, ay, bx, by)
-            return
-        self.click_canvas(x, y, positive=(mode == "positive") != self._negative_once)
-        self._negative_once = False
-
-    def click_canvas(self, x: float, y: float, *, positive: bool = True) -> None:
-        """A click at canvas pixel (x, y): a point prompt, or a status message when outside the image."""
-        xi, yi = self.to_image(x, y)
-        if not (0 <= xi < self.session.width and 0 <= yi < self.session.height):
-            self.show_message(f"click outside the image ignored ({xi:.0f}, {yi:.0f})")
-            return
-        self.session.click(xi, yi, positive=positive)
-
-    @_guarded
-    def on_mouse_out(self, x: float, y: float) -> None:
-        if self._press is not None:
-            self._press = None
-            self.redraw("prompts")
-
-    @_guarded
-    def on_mouse_wheel(self, dx: float, dy: float) -> None:
-        """ipycanvas sends the wheel deltas as (x, y): dy > 0 = next slice (3D) or zoom out (2D)."""
-        if dy == 0:
-            return
-        if self.session.is_3d:
-            z = int(np.clip(self.session.z + (1 if dy > 0 else -1), 0, self.session.n_slices - 1))
-            self.set_slice(z)
         else:
-            self.zoom(1 / 1.25 if dy > 0 else 1.25)
+            self._update_side()
+        if "message" in changed:
+            m = st.message
+            self._show(m.text, m.level)
 
-    @_guarded
-    def on_key_down(self, key: str, shift: bool = False, ctrl: bool = False, meta: bool = False) -> None:
-        k = (key or "").lower()
-        if key == "Shift" or (shift and k == "shift"):
-            self._negative_once = True
-            self.show_message("next click: negative point")
-        elif (ctrl or meta) and k == "z":
-            self.redo() if shift else self.undo()
-        elif (ctrl or meta) and k == "y":
-            self.redo()
-        elif k == "n":
-            self.ui.mode.value = "negative"
-        elif k == "p":
-            self.ui.mode.value = "positive"
-        elif k == "a":
-            self.accept()
-        elif k in ("arrowup", "arrowdown", "pageup", "pagedown"):
-            self.on_mouse_wheel(0, -1 if k in ("arrowup", "pageup") else 1)
+    # -- drawing --------------------------------------------------------------------------------
+    def status_text(self) -> str:
+        """"prompts: N | Dice 0.913 | IoU 0.840" ("Dice — | IoU —" before any prompt, with a ground truth)."""
+        st = self.session.view_state
+        parts = [f"prompts: {st.prompts.n_prompts}"]
+        if self.session.ground_truth:
+            m = st.metrics
+            parts += [f"Dice {m['dice']:.3f}", f"IoU {m['iou']:.3f}"] if m else ["Dice —", "IoU —"]
+        return " | ".join(parts)
+
+    def redraw(self, *layers: str, rubber=None) -> None:
+        """Redraw layers "base", "overlay", "prompts" (all when none named) in one batch."""
+        layers = layers or ("base", "overlay", "prompts")
+        s, st = self.session, self.session.view_state
+        z = st.z
+        with self.painter.batch():
+            if "base" in layers:
+                win = self.window.current
+                self.painter.base((z,), functools.partial(s.display_slice, z),
+                                  level=None if win is None else win[0], width=None if win is None else win[1])
+            if "overlay" in layers:
+                gt = None
+                if self.ui.show_gt.value and s.gt_label is not None:
+                    g = s.ground_truth[s.gt_label]
+                    gt = g[z] if s.is_3d else g
+                labels = s.labels[z] if s.is_3d else s.labels
+                ev = st.everything
+                heat = self.heat_rgba(z)
+                key = (z, id(st.mask), st.labels_version, id(gt), id(ev), id(heat))
+                self.painter.overlay(key, mask=st.mask, ground_truth=gt, labels=labels, heat=heat,
+                                     everything=None if ev is None else ev.label_map)
+            if "prompts" in layers:
+                self.painter.prompts(st.prompts, rubber=rubber)
+        self._update_side()
+
+    def heat_rgba(self, z: int):
+        """The click-robustness heat overlay of slice z (RGBA (H, W, 4)) when shown, else None."""
+        heat = getattr(self, "heatmap", None)
+        return heat.rgba(z) if heat is not None and self.ui.heat.value else None
+
+    def _update_side(self) -> None:
+        s, st, ui = self.session, self.session.view_state, self.ui
+        ui.status.value = self.status_text()
+        opts = [(f"{i + 1}: {sc:.2f}", i) for i, sc in enumerate(st.candidates)] if len(st.candidates) > 1 else []
+        if list(ui.candidates.options) != opts:
+            ui.candidates.options = opts
+            ui.candidates.layout.display = "" if opts else "none"
+        if opts and ui.candidates.value != st.selected:
+            ui.candidates.value = st.selected
+        if tuple(ui.label.options) != tuple(s.label_names):
+            ui.label.options = list(s.label_names)
+            ui.legend.value = legend_html(s.label_names)
+        where = f"{slice_label(st.z, s.n_slices)} · " if s.is_3d else ""
+        busy = f" · {st.busy}" if st.busy else ""
+        ui.embed.value = (f'<span style="color:#555">{where}embedding: {st.embedding} · zoom '
+                          f'{self.view.zoom * 100:.0f} %{busy}</span>')
+        ev = st.everything
+        opts = [] if ev is None else [(f"{i + 1}: {a} px, IoU {sc:.2f}" + (" ✓" if i in ev.accepted else ""), i)
+                                      for i, (a, sc) in enumerate(zip(ev.areas, ev.scores))]
+        if list(ui.everything_list.options) != opts:
+            ui.everything_list.options = opts
+            shown = "" if opts else "none"
+            ui.everything_list.layout.display = ui.everything_accept.layout.display = shown
+
+    def _update_window_text(self) -> None:
+        self.ui.window_text.value = f'<span style="color:#555">{escape_html(self.window.readout())}</span>'
+        self.ui.model_input.value = f'<span style="color:#555">{escape_html(model_input_text(self.session.preset))}</span>'
+
+    def show_message(self, text: str, *, error: bool = False, level: str | None = None) -> None:
+        """A message on the info line; it goes stale (is cleared) with the next prompt change."""
+        self.session.say(text, level=level or ("error" if error else "info"))
+
+    def _show(self, text: str, level: str) -> None:
+        colour = MESSAGE_COLOURS.get(level, "#555")
+        self.ui.info.value = f'<span style="color:{colour}">{escape_html(text)}</span>' if text else ""
+
+    # -- view and window ------------------------------------------------------------------------
+    def zoom(self, factor: float, *, at: tuple[float, float] | None = None) -> None:
+        """Zoom by ``factor`` keeping the image point under canvas pixel ``at`` (default the centre) fixed."""
+        v = self.view
+        cx, cy = at if at is not None else (v.cw / 2.0, v.ch / 2.0)
+        px, py = v.canvas_to_image(cx, cy)
+        v.zoom = float(np.clip(v.zoom * factor, 0.25, 32.0))
+        s = v.scale
+        v.center = (px - (cx - v.cw / 2.0) / s, py - (cy - v.ch / 2.0) / s)
+        self.redraw()
+
+    def reset_view(self) -> None:
+        self.view.zoom, self.view.center = 1.0, (self.session.width / 2.0, self.session.height / 2.0)
+        self.redraw()
+
+    def set_preset(self, name: str) -> None:
+        """Show the image with window ``name`` of the menu (display only: the model input is unchanged)."""
+        if name not in self.window.presets:
+            raise InputError(f"no window '{name}' (windows: {', '.join(self.window.presets)})", where="viewer")
+        self.window.choose(name)
+        if self.ui.preset.value != name:
+            self.ui.preset.value = name
+        self._update_window_text()
+        self.redraw("base")
+
+    def reset_window(self) -> None:
+        """Back to the initial window (the model's preset for CT, else the first menu entry)."""
+        self.window.reset()
+        self.ui.preset.value = self.window.name
+        self._update_window_text()
+        self.redraw("base")
+
+    # -- hover ----------------------------------------------------------------------------------
+    def hover(self, x: float, y: float) -> str:
+        """Readout of canvas pixel (x, y): "x 120, y 88, z 7/13 · -35 HU" (image pixels; "" outside)."""
+        s = self.session
+        xi, yi = self.view.canvas_to_image(x, y)
+        if not (0 <= xi < s.width and 0 <= yi < s.height):
+            return ""
+        c, r = int(xi), int(yi)
+        value = s.display_slice(s.z)[r, c]
+        unit = f" {self.window.units}" if self.window.units else ""
+        val = "(" + ", ".join(f"{v:g}" for v in np.ravel(value)) + ")" if np.ndim(value) else f"{value:g}{unit}"
+        z = f", z {s.z + 1}/{s.n_slices}" if s.is_3d else ""
+        return f"x {c}, y {r}{z} · {val}"
 
     # -- actions --------------------------------------------------------------------------------
     @_guarded
     def set_slice(self, z: int) -> None:
+        """Show slice z (0-based; the slider shows z + 1)."""
         self.session.set_slice(int(z))
 
     @_guarded
@@ -277,120 +291,71 @@ class SliceViewer(DrawingMixin, W.VBox):
 
     @_guarded
     def clear(self) -> None:
-        """Remove this slice's prompts (undoable) and its segment-everything overlay."""
-        had_everything = self.session.everything.pop(self.session.z, None) is not None
-        if not self.session.state.empty:
+        """Remove this slice's prompts (undoable) and its segment-everything results."""
+        if self.session.state.empty:
+            self.session.clear_everything()
+        else:
             self.session.clear()
-        elif had_everything:
-            self.redraw("overlay")
 
     @_guarded
     def accept(self) -> None:
         label = (self.ui.label.value or "").strip() or self.session.default_label
-        n = self.session.accept(label)
-        self.ui.label.options = list(self.session.label_names)
-        self.show_message(f"accepted {n} px as '{label}' on slice {self.session.z}")
+        self.session.accept(label)
 
     @_guarded
     def propagate(self) -> None:
-        """Propagate this slice's accepted label through the volume (a worker thread in background mode:
-        it encodes every slice it reaches)."""
-        label = (self.ui.label.value or "").strip() or self.session.default_label
+        """Propagate this slice's accepted label through the volume (a worker thread in background mode)."""
+        s = self.session
+        label = (self.ui.label.value or "").strip() or s.default_label
+        z0 = s.z
 
-        def work():
-            done = self.session.propagate(label)
-            return f"propagated '{label}' to {len(done)} slices"
+        def work(_cancelled):
+            done = s.propagate(label)
+            span = f" ({done[0] + 1}..{done[-1] + 1})" if done else ""
+            return f"propagated '{label}' from {slice_label(z0, s.n_slices)} to {len(done)} slices{span}"
 
-        self._long_task(f"propagating '{label}' from slice {self.session.z}…", work)
-
-    def _long_task(self, start_message: str, work) -> None:
-        """Run ``work() -> message`` in one worker thread (background mode) or inline; errors to the info line."""
-        if self._task is not None and self._task.is_alive():
-            self.show_message("still busy with the previous task")
-            return
-        self.show_message(start_message)
-
-        def run():
-            try:
-                self.show_message(work())
-            except SamwidgetsError as exc:
-                self.show_message(str(exc), error=True)
-            except Exception as exc:  # noqa: BLE001
-                self.show_message(f"internal error: {type(exc).__name__}: {exc}", error=True)
-
-        if self.background:
-            self._task = threading.Thread(target=run, name="samwidgets-task", daemon=True)
-            self._task.start()
-        else:
-            run()
+        self.tasks.start(f"propagating '{label}' from {slice_label(z0, s.n_slices)}…", work)
 
     @_guarded
     def segment_everything(self) -> None:
-        """Grid-of-points masks of the current slice (a worker thread in background mode); the overlay
-        appears when it is done."""
-        z = self.session.z
+        """Masks of a grid of point prompts on the current slice, listed to accept one by one."""
+        s, z = self.session, self.session.z
+        s.check_everything()
 
-        def work():
-            labels = self.session.segment_everything(z)
-            return f"segment everything: {int(labels.max())} masks on slice {z}"
+        def work(_cancelled):
+            res = s.segment_everything(z)
+            return f"segment everything: {int(res.max())} masks on {slice_label(z, s.n_slices)}; pick one to accept"
 
-        self._long_task(f"segmenting everything on slice {z}…", work)
+        self.tasks.start(f"segmenting everything on {slice_label(z, s.n_slices)}…", work)
+
+    @_guarded
+    def accept_everything(self, index=None) -> None:
+        index = self.ui.everything_list.value if index is None else index
+        if index is None:
+            raise InputError("select a mask in the list first", where="segment everything")
+        label = (self.ui.label.value or "").strip() or self.session.default_label
+        self.session.accept_everything(int(index), label)
 
     @_guarded
     def save(self, path=None) -> Path:
         out = self.session.save(path or self.ui.save_path.value)
-        self.show_message(f"saved {out}")
+        self.show_message(f"saved {out}", level="info")
         return out
 
     @_guarded
     def replay(self, log) -> None:
         self.session.replay(log)
 
-    def _select(self, index) -> None:
-        if index is not None and index != self.session.selected and self.session.candidates:
-            self.session.select(int(index))
-
-    def _set_gt_label(self, name) -> None:
-        if name in self.session.ground_truth:
-            self.session.gt_label = name
-            self.redraw("overlay")
-
     def set_gt_label(self, name: str) -> None:
         """Score against (and outline) ground-truth label ``name``; it also becomes the accept label."""
-        if name not in self.session.ground_truth:
-            raise InputError(f"no ground-truth label '{name}' (labels: {', '.join(self.session.ground_truth)})",
-                             where=self.case_id or "viewer")
+        self.session.set_gt_label(name)
         self.ui.gt_label.value = name
-        self._set_gt_label(name)
         self.ui.label.value = name
-
-    def zoom(self, factor: float) -> None:
-        self.view.zoom = float(np.clip(self.view.zoom * factor, 0.25, 32.0))
-        self.redraw()
-
-    def reset_view(self) -> None:
-        self.view.zoom, self.view.center = 1.0, (self.session.width / 2.0, self.session.height / 2.0)
-        self.redraw()
-
-    def set_preset(self, name: str) -> None:
-        self.level, self.width = self.presets[name]
-        if self.session.image.array.dtype == np.uint8 and name == next(iter(self.presets)):
-            self.level = self.width = None
-        self.redraw("base")
-
-    def show_message(self, text: str, *, error: bool = False) -> None:
-        colour = "#c00" if error else "#555"
-        self.ui.info.value = f'<span style="color:{colour}">{escape_html(text)}</span>' if text else ""
-
-
-
-_CACHE = []
+        self.redraw("overlay")
 
 
 def _default_cache():
-    """One EmbeddingCache (memory + disk) shared by the viewers of this process."""
-    if not _CACHE:
-        from samwidgets.models.cache import EmbeddingCache
+    """An EmbeddingCache (memory + the shared on-disk store) for one viewer's model."""
+    from samwidgets.models.cache import EmbeddingCache
 
-        _CACHE.append(EmbeddingCache())
-    return _CACHE[0]
+    return EmbeddingCache()

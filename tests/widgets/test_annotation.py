@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -90,20 +91,30 @@ def test_save_npz_and_unknown_format(tmp_path):
         s.save(tmp_path / "labels.xyz")
 
 
-def test_autosave_after_every_change_and_restore(tmp_path):
+def test_autosave_is_debounced_flushed_on_accept_and_restores(tmp_path):
     vol = volume()
     d = tmp_path / "autosave"
-    s = Session(vol, model=FakePredictor(), autosave_dir=d)
+    s = Session(vol, model=FakePredictor(), autosave_dir=d, autosave_delay=0.3)
     s.click(30, 20)
+    assert not (d / "session.json").exists()          # off the click path: nothing written yet
+    s.click(31, 20)
+    time.sleep(0.8)                                   # one debounced write for the burst
     saved = json.loads((d / "session.json").read_text())
-    assert [e["op"] for e in saved["log"]["events"]] == ["click"] and saved["labels_file"]
-    s.accept("lesion")
-    s.set_slice(3)
+    assert [e["op"] for e in saved["log"]["events"]] == ["click", "click"] and saved["labels_file"]
+    assert s.autosaver.writes == 1
+    s.undo()
+    s.accept("lesion")                                # flushed before accept returns
+    saved = json.loads((d / "session.json").read_text())
+    assert saved["log"]["events"][-1]["op"] == "accept"
+    assert np.load(d / saved["labels_file"]).any()
+    s.set_slice(3)                                    # a slice change flushes too
+    assert json.loads((d / "session.json").read_text())["log"]["events"][-1]["op"] == "set_slice"
     s.click(50, 40)
     s.click(52, 41, positive=False)
+    s.close()                                         # close flushes and releases the folder
     files = sorted(p.name for p in d.iterdir())
-    assert files == ["labels-000002.npy", "session.json"]  # one label file, no temporaries left
-    # a "crash": a fresh session on the same image restores prompts and labels from the directory
+    assert files == [".lock", "labels-000002.npy", "session.json"]  # one label file, no temporaries left
+    # a fresh session on the same image restores prompts and labels from the directory
     r = Session(vol, model=FakePredictor(), autosave_dir=d)
     assert r.restore()
     np.testing.assert_array_equal(r.labels, s.labels)
@@ -118,12 +129,54 @@ def test_autosave_after_every_change_and_restore(tmp_path):
     assert not Session(vol, model=FakePredictor(), autosave_dir=tmp_path / "empty").restore()
 
 
-def test_segment_everything_label_map():
+def test_one_live_writer_per_autosave_folder_and_stale_temporaries_removed(tmp_path):
+    from samwidgets.widgets.autosave import AutosaveInUse
+
+    d = tmp_path / "autosave"
+    s = Session(volume(), model=FakePredictor(), autosave_dir=d)
+    with pytest.raises(AutosaveInUse):
+        Session(volume(), model=FakePredictor(), autosave_dir=d)
+    s.close()
+    # a writer killed mid-save leaves a temporary (25 MB for a CT label volume); the next start removes it
+    stale = d / ".labels-000009.npy.abc123.tmp.npy"
+    stale.write_bytes(b"\0" * 1024)
+    again = Session(volume(), model=FakePredictor(), autosave_dir=d)
+    assert not stale.exists() and again.autosaver.removed_temporaries == [stale.name]
+    again.close()
+
+
+def test_segment_everything_lists_masks_to_accept_one_by_one():
     s = Session(volume()[0], model=FakePredictor(multimask=True))
     labels = s.segment_everything(n_per_side=4, min_score=0.5)
     n = labels.max()
-    assert 1 <= n <= 16 and s.everything[0] is labels
+    res = s.everything[0]
+    assert 1 <= n <= 16 and res.label_map is labels and len(res.scores) == len(res.areas) == n
     assert set(np.unique(labels)) == set(range(n + 1))
+    assert [int((labels == i + 1).sum()) for i in range(n)] == res.areas.tolist()
+    assert s.view_state.everything is res
+    written = s.accept_everything(2, "cell")
+    assert written == res.areas[2] and ((s.labels == 1) == (labels == 3)).all()
+    assert s.everything[0].accepted == {2}
+    s.accept_everything(0, "cell")
+    assert (s.labels == 1).sum() == res.areas[0] + res.areas[2]
+    s.undo()
+    assert (s.labels == 1).sum() == res.areas[2]
+    with pytest.raises(PromptError):
+        s.accept_everything(n, "cell")
+    # the log replays the list and the accepted masks
+    r = Session(volume()[0], model=FakePredictor(multimask=True))
+    r.replay(s.prompt_log)
+    np.testing.assert_array_equal(r.labels, s.labels)
+
+
+def test_segment_everything_with_a_box_only_model_says_it_needs_points():
+    class BoxOnly(FakePredictor):
+        name = "litemedsam"   # the registry declares LiteMedSAM box-trained
+
+    s = Session(volume()[0], model=BoxOnly(multimask=True))
+    with pytest.raises(PromptError, match="trained on boxes only.*point-trained"):
+        s.segment_everything()
+    assert s.everything == {}
 
 
 def test_save_png_for_2d_and_refuse_png_for_3d(tmp_path):
@@ -153,8 +206,9 @@ def test_replay_decodes_lazily_and_notifies_once():
     fake = FakePredictor()
     r = Session(volume(), model=fake)
     heard = []
-    r.on_change(heard.append)
+    r.view_state.observe(heard.append)
     r.replay(s.prompt_log)
-    assert fake.decode_calls == 0 and heard == ["slice"]
+    assert fake.decode_calls == 1 and len(heard) == 1   # only the slice shown is decoded; one update
+    assert {"z", "prompts", "mask"} <= heard[0]
     np.testing.assert_array_equal(r.mask, s.mask)
     assert fake.decode_calls == 1

@@ -40,7 +40,11 @@ def test_explore_opens_the_default_sample_case_from_the_notebooks_folder(monkeyp
 def test_explore_opens_shared_ct_and_kvasir_cases(shared_data):
     ct = explore("data_manifests/ct_lesion_3d.yaml", "CT_Lesion_000015_01_01_103-115_raw_hu",
                  model=FakePredictor(), background=False, autosave_dir=None)
-    assert ct.session.n_slices > 1 and ct.session.image.array.dtype.name == "uint8"  # ct_lesion preset applied
+    s = ct.session
+    assert s.n_slices > 1 and s.image.array.dtype.kind == "i" and s.image.array.min() < -500  # raw HU shown
+    assert s.preset == "ct_lesion" and s.model_slice(s.z).dtype.name == "uint8"            # the model's input
+    assert ct.ui.model_input.value.endswith("model input: ct_lesion L40/W450</span>")
+    assert ct.window.current == (40.0, 450.0) and ct.ui.preset.value.startswith("ct_lesion L40/W450")
     assert list(ct.session.ground_truth) == ["lesion"]
     kv = explore("data_manifests/kvasir_seg.yaml", "cju0qoxqj9q6s0835b43399p4", model=FakePredictor(),
                  background=False, autosave_dir=None)
@@ -74,8 +78,8 @@ def test_raw_hu_nifti_path_gets_ct_windows(shared_data):
     s = v.session
     assert s.image.array.dtype.kind == "i" and s.preset == "ct_soft_tissue"
     assert s.model_slice(s.z).dtype.name == "uint8"
-    assert v.ui.preset.value.startswith("ct_soft_tissue") and (v.level, v.width) == (40.0, 400.0)
+    assert v.ui.preset.value.startswith("ct_soft_tissue") and v.window.current == (40.0, 400.0)
     v.ui.preset.value = next(name for name in v.ui.preset.options if name.startswith("ct_lung"))
-    assert (v.level, v.width) == (-600.0, 1500.0)
+    assert v.window.current == (-600.0, 1500.0) and "L -600 / W 1500 HU" in v.ui.window_text.value
     s.click(100, 100)
     assert len(fake.encoded) == 1

@@ -84,7 +84,7 @@ def test_open_case_replays_a_results_row(litemedsam, ct_case):
                                      "prompts": [{"points_xy": None, "point_labels": None,
                                                   "box_xyxy": box.tolist()}]})}
     v = open_case(row, model=litemedsam, background=False, cache=None, autosave_dir=None)
-    assert v.session.z == z and v.ui.slider.value == z
+    assert v.session.z == z and v.ui.slider.value == z + 1
     assert v.session.state.box == tuple(float(b) for b in box)
     assert v.ui.status.value.startswith("prompts: 1 | Dice ")
     assert float(v.ui.status.value.split("Dice ")[1].split(" ")[0]) > 0.85

@@ -146,13 +146,36 @@ def test_background_embedding_prefetches_neighbours():
     s.wait(10)
     assert s.embedding_status == "ready" and len(fake.encoded) == 3  # slice 2 and its neighbours 1, 3
     events = []
-    s.on_change(events.append)
+    s.view_state.observe(events.append)
     s.set_slice(3)
     s.wait(10)
     assert s.embedding_ready and len(fake.encoded) == 4  # slice 4 prefetched
     s.click(10, 10)
     assert s.mask.sum() == disk((64, 80), 10, 10, 10).sum()
-    assert "slice" in events and "prompts" in events
+    assert {"z"} <= events[0] and any({"prompts", "mask"} <= e for e in events)
+    assert s.view_state.embedding == "ready" and s.view_state.mask is s.mask
+    s.close()
+
+
+def test_scrolling_cancels_queued_prefetch_and_memory_stays_bounded():
+    import threading
+
+    gate = threading.Event()
+
+    class Slow(FakePredictor):
+        def encode(self, image):
+            gate.wait(10)
+            return super().encode(image)
+
+    fake = Slow()
+    s = Session(volume(n=30), model=fake, background=True, prefetch=2)   # z = 15, then 16, 14, 17, 13 queued
+    for z in (16, 17, 18, 19, 20):                                        # scrolling on before any encode ends
+        s.set_slice(z)
+    gate.set()
+    s.wait(10)
+    assert s.embedder.cancelled >= 3                                      # far-behind slices were dropped
+    done = [z for z in range(30) if s.embedder.ready(z)]
+    assert 20 in done and 13 not in done and len(done) <= s.embedder.keep
     s.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -107,12 +108,12 @@ def test_undo_redo_keys_and_buttons(viewer):
 def test_wheel_and_slider_change_slice(viewer):
     click(viewer, 60, 40)
     fire(viewer, "mouse_wheel", x=0, y=120)
-    assert viewer.session.z == 3 and viewer.ui.slider.value == 3 and viewer.session.state.empty
-    viewer.ui.slider.value = 0
+    assert viewer.session.z == 3 and viewer.ui.slider.value == 4 and viewer.session.state.empty
+    viewer.ui.slider.value = 1              # the slider counts from 1
     assert viewer.session.z == 0
-    fire(viewer, "mouse_wheel", x=0, y=-50)
+    fire(viewer, "mouse_wheel", x=0, y=-150)
     assert viewer.session.z == 0  # clamped
-    viewer.ui.slider.value = 2
+    viewer.ui.slider.value = 3
     assert viewer.session.state.points == ((30.0, 20.0, 1),)
 
 
@@ -188,7 +189,7 @@ def test_window_drag_and_zoom_pan(viewer):
     fire(viewer, "mouse_down", x=50, y=50)
     fire(viewer, "mouse_move", x=10, y=50)
     fire(viewer, "mouse_up", x=10, y=50)
-    assert viewer.width < 255 and viewer.session.state.empty
+    assert viewer.window.current[1] < 255 and viewer.session.state.empty
     viewer.ui.mode.value = "pan"
     viewer.zoom(2)
     fire(viewer, "mouse_down", x=80, y=64)
@@ -203,7 +204,13 @@ def test_window_drag_and_zoom_pan(viewer):
 def test_segment_everything_button():
     v = SliceViewer(volume()[0], model=FakePredictor(multimask=True), background=False, canvas_size=80)
     v.ui.everything.click()
-    assert v.session.everything[0].max() >= 1 and "masks" in v.ui.info.value
+    assert v.session.everything[0].label_map.max() >= 1 and "masks" in v.ui.info.value
+    n = len(v.session.everything[0].scores)
+    assert len(v.ui.everything_list.options) == n and v.ui.everything_list.layout.display == ""
+    v.ui.everything_list.value = 1
+    v.ui.everything_accept.click()
+    assert (v.session.labels > 0).sum() == v.session.everything[0].areas[1]
+    assert v.ui.everything_list.options[1][0].endswith("✓")
     v.ui.clear.click()
     assert 0 not in v.session.everything
 
@@ -223,15 +230,23 @@ def test_auto_autosave_for_files_restores_and_sets_aside(tmp_path, monkeypatch):
     v = SliceViewer(path, model=FakePredictor(), background=False)
     click(v, 100, 100)
     v.ui.accept.click()
-    saved = list((tmp_path / "cache" / "autosave").iterdir())
+    root = tmp_path / "cache" / "autosave"
+    saved = list(root.iterdir())
     assert len(saved) == 1 and saved[0].name.startswith("scan.png-")
-    again = SliceViewer(path, model=FakePredictor(), background=False)  # e.g. after a kernel crash
-    assert again.session.state == v.session.state and "restored" in again.ui.info.value
+    # a second viewer of the same file while the first is open: its own folder, and it says so
+    twin = SliceViewer(path, model=FakePredictor(), background=False)
+    assert twin.session.state.empty and "already open in another viewer" in twin.ui.info.value
+    assert twin.session.autosaver.directory.name == saved[0].name + "-2"
+    twin.close()
+    v.close()
+    again = SliceViewer(path, model=FakePredictor(), background=False)  # e.g. after a kernel restart
+    assert again.session.state == v.session.state
+    assert re.search(r"restored 1 prompts on 1 slices, \d+ labelled pixels from .*scan.png", again.ui.info.value)
     np.testing.assert_array_equal(again.session.labels, v.session.labels)
+    again.close()
     fresh = SliceViewer(path, model=FakePredictor(), background=False, restore=False)
-    assert fresh.session.state.empty and "kept in" in fresh.ui.info.value
-    assert len(list((tmp_path / "cache" / "autosave").iterdir())) == 2
-    assert SliceViewer(volume(), model=FakePredictor(), background=False).session._autosaver is None
+    assert fresh.session.state.empty and re.search(r"\(1 prompts on 1 slices, \d+ labelled pixels\) was kept in", fresh.ui.info.value)
+    assert SliceViewer(volume(), model=FakePredictor(), background=False).session.autosaver is None
 
 
 def test_segment_everything_in_the_background_keeps_its_slice():
@@ -239,9 +254,9 @@ def test_segment_everything_in_the_background_keeps_its_slice():
     v.session.wait(10)
     v.ui.everything.click()
     v.set_slice(0)  # moving on while it runs
-    v._task.join(30)
-    assert set(v.session.everything) == {2} and v.session.everything[2].max() >= 1
-    assert "masks on slice 2" in v.ui.info.value
+    v.tasks.join(30)
+    assert set(v.session.everything) == {2} and v.session.everything[2].label_map.max() >= 1
+    assert "masks on slice 3/5" in v.ui.info.value  # 1-based, as everywhere
     v.session.close()
 
 
@@ -268,6 +283,7 @@ def test_unusable_autosave_is_kept_aside_and_the_viewer_opens(tmp_path):
     d = tmp_path / "autosave"
     v = SliceViewer(volume(), model=FakePredictor(), background=False, autosave_dir=d)
     click(v, 60, 40)
+    v.close()
     data = json.loads((d / "session.json").read_text())
     data["log"]["events"].append({"op": "click", "slice": 2, "x": 500.0, "y": 1.0, "positive": True})
     (d / "session.json").write_text(json.dumps(data))
@@ -276,4 +292,5 @@ def test_unusable_autosave_is_kept_aside_and_the_viewer_opens(tmp_path):
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("autosave-")]
     assert len(kept) == 1 and (kept[0] / "session.json").exists()
     click(again, 20, 20)  # the fresh session autosaves into the original directory again
+    again.session.autosaver.flush()
     assert json.loads((d / "session.json").read_text())["log"]["events"][0]["x"] == 10.0
