@@ -83,9 +83,15 @@ def open_case(row, **kwargs):
     return viewer
 
 
-def explore(manifest="data_manifests/sample.yaml", case_id=None, *, model="litemedsam", device="auto", **kwargs):
-    """The viewer for ``case_id`` of ``manifest`` (default its first case): the logic of
-    notebooks/explore.ipynb. kwargs go to SliceViewer."""
+def explore(source="data_manifests/sample.yaml", case_id=None, *, model="litemedsam", device="auto", **kwargs):
+    """A viewer on anything: a manifest (path or name in data_manifests/; ``case_id`` picks the case,
+    default the first), an image file ("scan.nii.gz", PNG, DICOM folder, ...), an array ((y, x[, 3]) or
+    (z, y, x[, 3])), an Image, or a manifest Case. The logic of notebooks/explore.ipynb; kwargs go to
+    SliceViewer."""
     from samwidgets.widgets.viewer import SliceViewer
 
-    return SliceViewer(resolve_manifest(manifest), case=case_id or None, model=model, device=device, **kwargs)
+    if isinstance(source, (str, Path)) and str(source).lower().endswith((".yaml", ".yml")):
+        return SliceViewer(resolve_manifest(source), case=case_id or None, model=model, device=device, **kwargs)
+    if isinstance(source, (str, Path)) and not Path(source).exists():
+        raise InputError("no such image file or folder", where=source)
+    return SliceViewer(source, model=model, device=device, **kwargs)
