@@ -119,9 +119,10 @@ def _fit_group(part, *, metric, threshold, descriptors, rng, n_splits, n_repeats
 
 def fit_models(df: pd.DataFrame, *, metric: str = "dice", threshold: float = 0.5, by=GROUP, descriptors=None,
                rng: np.random.Generator, n_splits: int = 5, n_repeats: int = 5, min_cases: int = 4,
-               min_rows: int = 20) -> list[FactorModel]:
-    """:func:`fit_group` for every ``by`` group of the table's factor rows, in sorted group order."""
-    d = factor_rows(df, metric=metric)
+               min_rows: int = 20, off_label: bool = False) -> list[FactorModel]:
+    """:func:`fit_group` for every ``by`` group of the table's factor rows (off-label rows with
+    ``off_label=True``), in sorted group order."""
+    d = factor_rows(df, metric=metric, off_label=off_label)
     out = []
     for key, part in d.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)

@@ -56,10 +56,12 @@ def off_label_rows(df: pd.DataFrame) -> pd.DataFrame:
     return d[d["off_label"].astype(bool)]
 
 
-def factor_rows(df: pd.DataFrame, *, metric: str = "dice") -> pd.DataFrame:
-    """Final-step, error-free, on-label rows with a finite ``metric``: what factor analyses use."""
+def factor_rows(df: pd.DataFrame, *, metric: str = "dice", off_label: bool = False) -> pd.DataFrame:
+    """Final-step, error-free rows with a finite ``metric``: what factor analyses use. Off-label rows
+    (protocols the model was not trained for) are left out unless ``off_label=True`` (every analysis is
+    per protocol, so they never mix with on-label rows)."""
     d = final_step(ok_rows(df))
-    if "off_label" in d.columns:
+    if not off_label and "off_label" in d.columns:
         d = d[~d["off_label"].astype(bool)]
     d = d[np.isfinite(pd.to_numeric(d[metric], errors="coerce"))]
     return d.reset_index(drop=True)
@@ -84,7 +86,7 @@ def _case_means(part: pd.DataFrame, metric: str) -> np.ndarray:
 
 def binned_scores(df: pd.DataFrame, *, metric: str = "dice", descriptors=None, by=GROUP, n_bins: int = 4,
                   rng: np.random.Generator, n_boot: int = 500, level: float = 0.95,
-                  min_rows: int = 5) -> pd.DataFrame:
+                  min_rows: int = 5, off_label: bool = False) -> pd.DataFrame:
     """Mean ``metric`` per quantile bin of each descriptor, per ``by`` group, with bootstrap CIs.
 
     Bins are ``pandas.qcut`` quantiles of the descriptor's ranks within the group (a descriptor with at
@@ -93,7 +95,7 @@ def binned_scores(df: pd.DataFrame, *, metric: str = "dice", descriptors=None, b
     of a bin is over cases (rows of one case in the bin averaged first) with a percentile bootstrap CI over
     those cases (:func:`samwidgets.analysis.stats.bootstrap_ci`). Columns: :data:`BIN_COLUMNS`.
     """
-    d = factor_rows(df, metric=metric)
+    d = factor_rows(df, metric=metric, off_label=off_label)
     rows = []
     for key, part in d.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -166,10 +168,10 @@ def spearman_ci(x, y, cases, *, rng: np.random.Generator, n_boot: int = 500,
 
 def spearman_table(df: pd.DataFrame, *, metric: str = "dice", descriptors=None, by=GROUP,
                    rng: np.random.Generator, n_boot: int = 500, level: float = 0.95,
-                   min_rows: int = 5) -> pd.DataFrame:
+                   min_rows: int = 5, off_label: bool = False) -> pd.DataFrame:
     """Spearman correlation of each descriptor with ``metric`` per ``by`` group, with a case-bootstrap
     CI (:func:`spearman_ci`). Columns: :data:`SPEARMAN_COLUMNS`."""
-    d = factor_rows(df, metric=metric)
+    d = factor_rows(df, metric=metric, off_label=off_label)
     rows = []
     for key, part in d.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -185,11 +187,11 @@ def spearman_table(df: pd.DataFrame, *, metric: str = "dice", descriptors=None, 
 
 
 def extreme_rows(df: pd.DataFrame, descriptor: str, *, metric: str = "dice", k: int = 3,
-                 where: dict | None = None) -> pd.DataFrame:
+                 where: dict | None = None, off_label: bool = False) -> pd.DataFrame:
     """The ``k`` rows with the lowest and the ``k`` with the highest ``descriptor`` (factor rows, at most
     one row per case at each end), with a column ``extreme`` = "lowest" / "highest"; ``where`` filters
     columns by equality first (e.g. ``{"modality": "US"}``)."""
-    d = factor_rows(df, metric=metric)
+    d = factor_rows(df, metric=metric, off_label=off_label)
     for col, value in (where or {}).items():
         d = d[d[col].astype(str) == str(value)]
     d = d[pd.to_numeric(d[descriptor], errors="coerce").notna()]

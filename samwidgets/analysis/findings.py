@@ -18,8 +18,12 @@ from samwidgets.analysis.factors import GROUP, label
 _QUANTILE = {2: "half", 3: "tercile", 4: "quartile", 5: "quintile", 10: "decile"}
 
 
-def _key(row, by) -> tuple:
-    return tuple(str(row[c]) for c in by)
+def _keyed(table: pd.DataFrame, by) -> dict[tuple, pd.DataFrame]:
+    """``table`` split by the string values of the ``by`` columns plus ``descriptor``."""
+    if table.empty:
+        return {}
+    keys = table[[*by, "descriptor"]].astype(str)
+    return {tuple(k): part for k, part in table.groupby([keys[c] for c in keys.columns], sort=False)}
 
 
 def top_factors(models: list[FactorModel], spearman: pd.DataFrame, *, k: int = 3, by=GROUP,
@@ -30,14 +34,15 @@ def top_factors(models: list[FactorModel], spearman: pd.DataFrame, *, k: int = 3
     first."""
     rows = []
     fitted = {tuple(str(m.group[c]) for c in by): m for m in models}
-    groups = sorted(set(fitted) | {_key(r, by) for _, r in spearman.iterrows()})
-    for key in groups:
+    by_group = {tuple(map(str, key if isinstance(key, tuple) else (key,))): part
+                for key, part in spearman.groupby(list(by), sort=False)} if len(spearman) else {}
+    for key in sorted(set(fitted) | set(by_group)):
         m = fitted.get(key)
         if m is not None and not m.weak and len(m.importances):
             imp = m.importances[m.importances["importance"] > 0].head(k)
             picks = [(d, "importance") for d in imp["descriptor"]]
         else:
-            s = spearman[[tuple(map(str, t)) == key for t in spearman[list(by)].itertuples(index=False)]]
+            s = by_group.get(key, spearman.iloc[0:0])
             s = s[((s["ci_low"] > 0) | (s["ci_high"] < 0)) & (s["n_cases"] >= min_cases)]
             s = s.reindex(s["rho"].abs().sort_values(ascending=False).index).head(k)
             picks = [(d, "spearman") for d in s["descriptor"]]
@@ -95,15 +100,14 @@ def findings(models: list[FactorModel], bins: pd.DataFrame, spearman: pd.DataFra
     top factor (:func:`top_factors`, :func:`factor_sentence`). Groups with nothing to say are left out."""
     tops = top_factors(models, spearman, k=k, by=by, min_cases=min_cases)
     fitted = {tuple(str(m.group[c]) for c in by): m for m in models}
+    bins_of, spear_of = _keyed(bins, by), _keyed(spearman, by)
     out = []
     for key, part in tops.groupby(list(by), sort=True):
         key = tuple(map(str, key if isinstance(key, tuple) else (key,)))
         sentences = []
         for d in part.sort_values("rank")["descriptor"]:
-            b = bins[[_key(r, by) == key for _, r in bins.iterrows()] if len(bins) else []]
-            b = b[b["descriptor"] == d] if len(b) else b
-            s = spearman[(spearman["descriptor"] == d)
-                         & np.array([_key(r, by) == key for _, r in spearman.iterrows()], bool)]
+            b = bins_of.get((*key, d), pd.DataFrame())
+            s = spear_of.get((*key, d), pd.DataFrame())
             if len(b):
                 sentences.append(factor_sentence(b, s.iloc[0] if len(s) else None, d, metric))
         if sentences:

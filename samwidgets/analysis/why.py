@@ -29,6 +29,7 @@ class Explanation:
     findings: list[str]
     metric: str
     threshold: float
+    off_label: bool = False
 
     @property
     def performance(self) -> pd.DataFrame:
@@ -49,15 +50,19 @@ class Explanation:
 
 def explain(df: pd.DataFrame, *, metric: str = "dice", threshold: float = 0.5, n_bins: int = 4,
             n_boot: int = 500, k: int = 3, rng: np.random.Generator, n_repeats: int = 5,
-            min_cases: int = 4, min_rows: int = 20, descriptors=None) -> Explanation:
-    """Run every failure-factor analysis on ``df`` (see the module docstring); ``k`` top factors per group."""
-    bins = factors.binned_scores(df, metric=metric, n_bins=n_bins, rng=rng, n_boot=n_boot, descriptors=descriptors)
-    spear = factors.spearman_table(df, metric=metric, rng=rng, n_boot=n_boot, descriptors=descriptors)
+            min_cases: int = 4, min_rows: int = 20, descriptors=None, off_label: bool = False) -> Explanation:
+    """Run every failure-factor analysis on ``df`` (see the module docstring); ``k`` top factors per group;
+    ``off_label`` also analyses the protocols a model was not trained for (as their own groups)."""
+    bins = factors.binned_scores(df, metric=metric, n_bins=n_bins, rng=rng, n_boot=n_boot, descriptors=descriptors,
+                                 off_label=off_label)
+    spear = factors.spearman_table(df, metric=metric, rng=rng, n_boot=n_boot, descriptors=descriptors,
+                                   off_label=off_label)
     models = factor_model.fit_models(df, metric=metric, threshold=threshold, rng=rng, n_repeats=n_repeats,
-                                     min_cases=min_cases, min_rows=min_rows, descriptors=descriptors)
+                                     min_cases=min_cases, min_rows=min_rows, descriptors=descriptors,
+                                     off_label=off_label)
     top = F.top_factors(models, spear, k=k, min_cases=min_cases)
     text = F.findings(models, bins, spear, metric=metric, threshold=threshold, k=k, min_cases=min_cases)
-    return Explanation(bins, spear, models, top, text, metric, threshold)
+    return Explanation(bins, spear, models, top, text, metric, threshold, off_label)
 
 
 def plot_factor_bins(ex: Explanation, group: dict, *, descriptors=None, panel: float = 3.0) -> Figure:
@@ -106,7 +111,7 @@ def gallery_rows(df: pd.DataFrame, ex: Explanation, group: dict, *, k: int = 2, 
         sel = sel[sel[col].astype(str) == str(value)]
     out = []
     for name in sel.sort_values("rank")["descriptor"].head(n_factors):
-        rows = factors.extreme_rows(df, name, metric=ex.metric, k=k, where=group)
+        rows = factors.extreme_rows(df, name, metric=ex.metric, k=k, where=group, off_label=ex.off_label)
         rows["factor"] = [f"{factors.label(name)} = {F.fmt_value(float(v))} ({e})" for v, e in zip(rows[name], rows["extreme"])]
         out.append(rows)
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()

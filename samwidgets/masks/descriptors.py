@@ -32,8 +32,6 @@ RING_WIDTH_PX = 3
 #: sigma in pixels of the Gaussian derivative used for gradient magnitudes
 GRADIENT_SIGMA_PX = 1.0
 _NAN = float("nan")
-#: distance given to the z axis so that distance transforms of a volume stay within each slice
-_IN_PLANE_Z = 1e6
 
 
 @dataclass(frozen=True)
@@ -105,8 +103,12 @@ def grey(image, shape: tuple[int, ...]) -> np.ndarray:
     return a.astype(np.float64, copy=False)
 
 
-def _in_plane_sampling(ndim: int):
-    return (_IN_PLANE_Z, 1.0, 1.0) if ndim == 3 else None
+def _disk(radius: int, ndim: int) -> np.ndarray:
+    """In-plane Euclidean disc of ``radius`` px as a structuring element ((1, 2r+1, 2r+1) for a volume):
+    a dilation by it reaches exactly the pixels within Euclidean distance ``radius``."""
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    disk = yy ** 2 + xx ** 2 <= radius ** 2
+    return disk[None] if ndim == 3 else disk
 
 
 def _boundary(mask: np.ndarray) -> np.ndarray:
@@ -233,8 +235,7 @@ def boundary_cnr(image, mask, *, ring_px: int = RING_WIDTH_PX) -> float:
         return _NAN
     sl = _crop(m, int(ring_px) + 1)
     sub, gs = m[sl], g[sl]
-    dist = ndi.distance_transform_edt(~sub, sampling=_in_plane_sampling(sub.ndim))
-    ring = (~sub) & (dist <= ring_px)
+    ring = ndi.binary_dilation(sub, structure=_disk(int(ring_px), sub.ndim)) & ~sub
     if not ring.any():
         return _NAN
     a, b = gs[sub], gs[ring]
@@ -355,13 +356,14 @@ def describe_object(image, mask, *, spacing=None, shape_slice: int | None = None
         plane = m
     px, frac, mm = size(m, spacing=spacing)
     has_plane = bool(plane.any())
+    g = grey(image, m.shape)  # once, for the three appearance descriptors
     return ObjectDescriptors(
         obj_px=px, obj_fraction=frac, obj_mm=mm, obj_components=float(n_components(m)),
         obj_solidity=solidity(plane) if has_plane else _NAN,
         obj_circularity=circularity(plane) if has_plane else _NAN,
         obj_elongation=elongation(plane) if has_plane else _NAN,
-        obj_holes=float(n_holes(m)), obj_cnr=boundary_cnr(image, m), obj_edge_gradient=edge_gradient(image, m),
-        obj_heterogeneity=heterogeneity(image, m), obj_touches_border=float(touches_border(m)),
+        obj_holes=float(n_holes(m)), obj_cnr=boundary_cnr(g, m), obj_edge_gradient=edge_gradient(g, m),
+        obj_heterogeneity=heterogeneity(g, m), obj_touches_border=float(touches_border(m)),
     )
 
 

@@ -79,7 +79,7 @@ def test_off_label_rows_are_kept_apart_and_extremes():
     df = synthetic(n_cases=5)
     df.loc[df.index[:6], "off_label"] = True
     assert len(factors.off_label_rows(df)) == 6
-    assert len(factors.factor_rows(df)) == len(df) - 6
+    assert len(factors.factor_rows(df)) == len(df) - 6 and len(factors.factor_rows(df, off_label=True)) == len(df)
     ext = factors.extreme_rows(df, "obj_cnr", k=2, where={"modality": "US"})
     assert list(ext["extreme"]) == ["lowest", "lowest", "highest", "highest"]
     assert ext["obj_cnr"].iloc[0] <= ext["obj_cnr"].iloc[-1] and ext.drop_duplicates(["case", "extreme"]).shape[0] == 4
