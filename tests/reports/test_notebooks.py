@@ -126,3 +126,12 @@ def test_failure_factors_names_a_planted_factor(tmp_path):
     assert "In US (litemedsam · box): All descriptors together explain R² = " in text
     assert "boundary contrast (CNR)" in text and "Dice rises from" in text
     assert _images(report.html.read_text()) >= 1  # the binned-score figure
+
+
+def test_prompt_sensitivity(first_report, session_cache, tmp_path):
+    report, html = _run("prompt_sensitivity", session_cache, tmp_path, protocols=["box"], k=1, grid=4,
+                        objects_per_modality=1, box_curves=1, results=str(first_report.results))
+    text = _text(html)
+    assert "Safe click area per modality" in text and "tight box lowers Dice by more than" in text
+    assert _images(html) >= 4  # gallery maps, safe-click distribution, box + click, one box-curve figure
+    assert "No gallery case could be mapped" not in text
