@@ -100,6 +100,10 @@ def sensitivity_table(items: list[SensitivityItem]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
+def _pct(value) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.0%}"
+
+
 def plot_click_maps(items: list[SensitivityItem], *, ncols: int = 4, panel_size: float = 3.2) -> Figure:
     """Each object: its slice (grey), the map as a heat overlay (Dice of one click there, red 0 .. green 1),
     the ground-truth contour (white), the distance-transform centre (o) and the best click (*), one colour bar."""
@@ -134,7 +138,7 @@ def plot_click_maps(items: list[SensitivityItem], *, ncols: int = 4, panel_size:
             ax.plot(*m.summary["best_xy"], "*", color="yellow", ms=9)
         r = s.item.row
         ax.set_title(f"{str(r['case'])[:28]}\n{r['label']} z={int(r['slice'])} · {r['model']}\n"
-                     f"safe {m.summary['safe_share']:.0%} · centre {m.summary['centre_score']:.2f} · "
+                     f"safe {_pct(m.summary['safe_share'])} · centre {m.summary['centre_score']:.2f} · "
                      f"box {s.box_score:.2f} → +click {s.box_click_score:.2f}", fontsize=7)
     if heat is not None:
         fig.colorbar(heat, ax=list(axes), shrink=0.6, label="Dice of one positive click")
