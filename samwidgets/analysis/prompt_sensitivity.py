@@ -19,12 +19,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from samwidgets.analysis.gallery import GalleryItem, build_items, _load_predictor
-from samwidgets.analysis.results import final_step, ok_rows
+from samwidgets.analysis.results import UNIT, final_step, ok_rows
 from samwidgets.evaluation.sensitivity import SAFE_SCORE, ClickMap, click_map, decode_scores
 from samwidgets.prompts import box_from_mask
 
-TABLE_COLUMNS = ["modality", "dataset", "case", "label", "slice", "model", "safe_share", "centre_score",
-                 "best_score", "worst_score", "box_score", "box_click_score", "n_points"]
+#: the columns of :func:`sensitivity_table`: the object's identity, then its map summary and box scores
+TABLE_COLUMNS = ["modality", *UNIT, "model", "safe_share", "centre_score", "best_score", "worst_score",
+                 "box_score", "box_click_score", "n_points"]
 
 
 @dataclass
