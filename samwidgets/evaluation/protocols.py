@@ -26,6 +26,13 @@ table read it (:func:`protocol_table` prints it; a test checks this docstring li
 ``noc:N``                  RITM clicker, N clicks (20 in the field) for NoC@85/90 (:mod:`samwidgets.evaluation.noc`)
 =========================  ===============================================================================
 
+Video protocols (:mod:`samwidgets.evaluation.video`; volume-level rows on a 3D image or clip, whose frames
+are the slices): ``video_chain_box_first`` / ``video_chain_box_middle`` (box on the first / middle frame
+with the object, LiteMedSAM box chaining forward and backward), ``video_sam2_box_first`` /
+``video_sam2_box_middle`` / ``video_sam2_clicks_first`` / ``video_sam2_clicks_middle`` (SAM2 video
+propagation from that frame's box or one centre click; sam2 models only). On a 2D image they are the
+``box`` / ``point`` protocols.
+
 Step numbers start at 1. When an iterative protocol's prediction is already perfect there is nothing to
 click: the remaining steps repeat the last prompt and mask without decoding again, so every step has a
 row and means per step are over the same objects. Masks of a step with several prompts (Mazurowski mode
@@ -102,6 +109,16 @@ def _noc(protocol, predictor, embedding, gt, *, rng):
     from samwidgets.evaluation.noc import run_noc
 
     return run_noc(predictor, embedding, gt, max_clicks=protocol.n)
+
+
+def _video_rows() -> list["ProtocolSpec"]:
+    """The rows of the video protocols (their table is :data:`samwidgets.evaluation.video.VIDEO_PROTOCOLS`)."""
+    from samwidgets.evaluation.video import VIDEO_PROTOCOLS, volume_driver
+
+    return [ProtocolSpec(v.name, v.summary, v.reference, "box" if v.prompt == "box" else "point",
+                         requires="sam2" if v.method == "sam2" else "",
+                         first_prompts=_box if v.prompt == "box" else _centre_click, volume_driver=volume_driver(v))
+            for v in VIDEO_PROTOCOLS.values()]
 
 
 def _chain_3d(predictor, volume, *, box3d, z_mid, prompt, videos):
@@ -215,6 +232,7 @@ PROTOCOLS: dict[str, ProtocolSpec] = {spec.name: spec for spec in (
     ProtocolSpec("noc", "RITM clicker: N clicks (20 in the field), for NoC@85 / NoC@90",
                  "RITM compute_noc_metric and Clicker", "point", parameter="N", n_range=(1, MAX_STEPS),
                  example_n=20, driver=_noc),
+    *_video_rows(),
 )}
 
 PROTOCOL_HELP = ", ".join(spec.usage for spec in PROTOCOLS.values())

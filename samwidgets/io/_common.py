@@ -23,19 +23,33 @@ NPZ_SUFFIXES = (".npz",)
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 DICOM_SUFFIXES = (".dcm", ".dicom")
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
-ALL_SUFFIXES = NIFTI_SUFFIXES + NPZ_SUFFIXES + RASTER_SUFFIXES + DICOM_SUFFIXES + ITK_SUFFIXES
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
+ALL_SUFFIXES = NIFTI_SUFFIXES + NPZ_SUFFIXES + RASTER_SUFFIXES + DICOM_SUFFIXES + ITK_SUFFIXES + VIDEO_SUFFIXES
+
+
+def is_clip_dir(path: Path) -> bool:
+    """A folder read as a video clip: a YouTube-VOS/DAVIS root (has ``JPEGImages/``) or a folder whose
+    visible files are all frame images (see :mod:`samwidgets.io.video`); anything else is a DICOM series."""
+    if (path / "JPEGImages").is_dir():
+        return True
+    files = [f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")]
+    return bool(files) and all(f.name.lower().endswith(RASTER_SUFFIXES) for f in files)
 
 
 def detect_format(path: Path) -> str:
-    """Return 'nifti', 'npz', 'raster', 'dicom' or 'itk' for ``path``; raise ImageReadError if missing or unknown.
+    """Return 'nifti', 'npz', 'raster', 'dicom', 'itk' or 'video' for ``path``; raise ImageReadError if missing
+    or unknown.
 
-    A directory is a DICOM series. The test is on the (lower-cased) file name suffix only.
+    A video file, or a directory of frames / YouTube-VOS root (:func:`is_clip_dir`), is a video clip; any
+    other directory is a DICOM series. The test is on the (lower-cased) file name suffix only.
     """
     if not path.exists():
         raise ImageReadError("file not found", where=path)
+    name = path.name.lower()
+    if name.endswith(VIDEO_SUFFIXES) or (path.is_dir() and is_clip_dir(path)):
+        return "video"
     if path.is_dir():
         return "dicom"
-    name = path.name.lower()
     if name.endswith(NIFTI_SUFFIXES):
         return "nifti"
     if name.endswith(NPZ_SUFFIXES):

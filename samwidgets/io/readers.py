@@ -26,8 +26,9 @@ def load_image(path: str | os.PathLike, *, reorient: bool = False,
     Formats: NIfTI (.nii, .nii.gz) via nibabel; CVPR24 ``.npz`` (``imgs``); PNG/JPEG/BMP/GIF via Pillow
     and TIFF (uncompressed, LZW, Deflate, JPEG, ... through imagecodecs) via tifffile; NRRD (.nrrd,
     .nhdr) and MetaImage (.mha, .mhd) via SimpleITK (optional extra ``itk``); DICOM (a directory of .dcm
-    files, or one .dcm file) via pydicom (optional extra ``dicom``). A missing extra raises
-    MissingExtraError naming it.
+    files, or one .dcm file) via pydicom (optional extra ``dicom``); a video clip (a folder of frames, a
+    YouTube-VOS/DAVIS root, or .mp4/.avi/.mov/.mkv via PyAV, extra ``video``) as (t, y, x[, 3]) with
+    ``is_video`` (:mod:`samwidgets.io.video`). A missing extra raises MissingExtraError naming it.
 
     reorient: NIfTI only: reorient to the closest canonical (RAS+) orientation first. Off by default, so
               arrays match the CVPR24 npz files and MedSAM tools voxel for voxel.
@@ -51,6 +52,10 @@ def load_image(path: str | os.PathLike, *, reorient: bool = False,
         from samwidgets.io.itk import read_itk
 
         image = read_itk(p)
+    elif kind == "video":
+        from samwidgets.io.video import load_clip
+
+        image = load_clip(p).image
     else:
         from samwidgets.io.dicom import read_dicom
 
@@ -68,7 +73,7 @@ def load_label_array(path: str | os.PathLike, *, key: str = "gts", reorient: boo
 
     npz: the array ``key`` (default ``gts``) of the file; NIfTI: (z, y, x) like the image (``reorient`` as
     for :func:`load_image`); NRRD/MetaImage: (z, y, x) as SimpleITK gives it; PNG/JPEG/GIF/TIFF: as read ((y, x), or (y, x, 3) for colour masks, palette expanded
-    to RGB); DICOM: the pixel array. Decode it with :func:`samwidgets.io.labels.decode_label`.
+    to RGB); DICOM: the pixel array; a clip: (t, y, x) masks of every frame (:func:`~samwidgets.io.video.read_clip_labels`). Decode it with :func:`samwidgets.io.labels.decode_label`.
     """
     p = as_path(path)
     kind = detect_format(p)
@@ -88,6 +93,10 @@ def load_label_array(path: str | os.PathLike, *, key: str = "gts", reorient: boo
         from samwidgets.io.itk import read_itk_label
 
         return read_itk_label(p)
+    if kind == "video":
+        from samwidgets.io.video import read_clip_labels
+
+        return read_clip_labels(p)
     return load_image(p).array  # DICOM: read_dicom has already checked the values
 
 

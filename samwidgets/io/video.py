@@ -32,11 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.errors import ImageReadError, MissingExtraError
-from samwidgets.io._common import as_path, check_numeric, wrap_read
+from samwidgets.io._common import VIDEO_SUFFIXES, as_path, check_numeric, wrap_read
 from samwidgets.io.image import TIME_AXES, Image
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 #: upper bound on frames read from one clip (a guard against decoding hours of video by mistake)
 MAX_FRAMES = 20000
 #: upper bound on the decoded pixels of a clip (frames x height x width)
@@ -271,3 +270,28 @@ def load_clip(path, *, masks=None, video: str | None = None) -> Clip:
     if (p / "JPEGImages").is_dir():
         return read_vos(p, video)
     return read_frame_folder(p, masks=masks)
+
+
+def read_clip_labels(path) -> np.ndarray:
+    """(t, y, x) label array of a clip for a manifest ``label``: a YouTube-VOS/DAVIS root (its
+    ``Annotations``, matched to its frames by name) or a folder of mask images (natural name order).
+    Every frame must carry a mask (a whole-clip label is scored on every frame): a partly annotated
+    clip raises ImageReadError pointing to :func:`samwidgets.evaluation.video.propagate_clip`."""
+    p = as_path(path)
+    if (p / "JPEGImages").is_dir():
+        clip = read_vos(p)
+        missing = [clip.frame_names[t] for t in range(clip.n_frames) if t not in clip.labels]
+        if missing:
+            raise ImageReadError(
+                f"{len(missing)} of {clip.n_frames} frames have no mask (first: {missing[0]}); a manifest label "
+                "must cover every frame (score partly annotated clips with samwidgets.evaluation.video."
+                "propagate_clip or the video_propagation report)", where=p)
+        return np.stack([clip.labels[t] for t in range(clip.n_frames)])
+    paths = _list_files(p, FRAME_SUFFIXES)
+    if not paths:
+        raise ImageReadError("no mask images in the folder", where=p)
+    labels = [_read_pixels(f, palette=True) for f in paths]
+    shapes = {lab.shape for lab in labels}
+    if len(shapes) != 1:
+        raise ImageReadError(f"mask images of different shapes {sorted(shapes)[:3]}", where=p)
+    return np.stack(labels)

@@ -134,3 +134,33 @@ def test_real_ultrasound_clip(shared_data):
     for t in range(37):  # the source's neighbouring-frame IoU is 0.76-0.98
         a, b = clip.mask(t), clip.mask(t + 1)
         assert (a & b).sum() / (a | b).sum() > 0.7
+
+
+def test_load_image_and_label_of_a_clip_folder(tmp_path):
+    from samwidgets.io import load_image, load_label_array
+
+    frames, labels = synthetic_frames()
+    (tmp_path / "JPEGImages").mkdir()
+    (tmp_path / "Annotations").mkdir()
+    for t in range(T):
+        PILImage.fromarray(frames[t]).save(tmp_path / "JPEGImages" / f"{t:05d}.png")
+        if t != 2:
+            save_palette(tmp_path / "Annotations" / f"{t:05d}.png", labels[t])
+    img = load_image(tmp_path)
+    assert img.is_video and img.is_3d and img.array.shape == (T, H, W, 3)
+    with pytest.raises(ImageReadError, match="1 of 6 frames have no mask.*00002"):
+        load_label_array(tmp_path)
+    save_palette(tmp_path / "Annotations" / "00002.png", labels[2])
+    np.testing.assert_array_equal(load_label_array(tmp_path), labels)
+    np.testing.assert_array_equal(load_label_array(tmp_path / "Annotations"), labels)  # a folder of masks
+    assert load_image(tmp_path / "JPEGImages").array.shape == (T, H, W, 3)  # a folder of frames
+
+
+def test_real_clip_manifest_validates(shared_data, repo_root):
+    from samwidgets.manifest import load_manifest
+
+    need((shared_data / REAL_CLIP).is_dir(), "clip missing")
+    (case,) = load_manifest(repo_root / "data_manifests" / "ciocr_breast_us_video.yaml").cases
+    image, labels = case.load()
+    assert image.is_video and image.array.shape == (38, 395, 547, 3)
+    assert labels["tumor"].shape == (38, 395, 547) and labels["tumor"].any(axis=(1, 2)).all()
