@@ -93,6 +93,8 @@ def _sweep(predictor, slices: _Slices, out: np.ndarray, plans: list[dict], direc
     zs = sorted({z for p in active for z in p["zs"][direction]}, reverse=direction == 1)
     for z in zs:
         here = [p for p in active if z in p["zs"][direction]]
+        if not here:  # every chain through z has stopped (stop_on_empty): nothing left to decode
+            continue
         boxes = []
         for p in here:
             prev = p.get("prev")

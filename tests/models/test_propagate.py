@@ -139,3 +139,34 @@ def test_bad_input(predictor, volume_case):
         propagate_from_mask(predictor, vol, 5, np.ones((4, 4), bool))
     with pytest.raises(PromptError, match="slice"):
         propagate_from_mask(predictor, vol, 40, volume_case["gts"][5])
+
+
+def test_propagate_from_mask_stops_at_an_empty_slice_without_failing():
+    """A chain that stops (empty mask, stop_on_empty) leaves the slices beyond it empty: no decode there."""
+    from samwidgets.models.protocol import Embedding, Prediction
+
+    class Stub:
+        """Fills the box on slices 2..5 of a 9-slice volume, nothing elsewhere."""
+        name = "stub"
+        calls: list = []
+
+        def encode(self, image):
+            return Embedding(model="stub", features={"z": int(image[0, 0])}, original_size=image.shape[:2],
+                             input_size=image.shape[:2])
+
+        def decode(self, emb, *, box_xyxy, **kw):
+            z = emb.features["z"]
+            self.calls.append(z)
+            masks = np.zeros((len(box_xyxy), 1, *emb.original_size), bool)
+            if 2 <= z <= 5:
+                masks[:, 0, 20:40, 20:40] = True
+            return Prediction(masks=masks, scores=np.ones((len(box_xyxy), 1)),
+                              logits=np.zeros((len(box_xyxy), 1, 256, 256), np.float32))
+
+    volume = np.repeat(np.arange(9, dtype=np.uint8)[:, None, None], 64, axis=1).repeat(64, axis=2)
+    seed = np.zeros((64, 64), bool)
+    seed[22:38, 22:38] = True
+    stub = Stub()
+    out = propagate_from_mask(stub, volume, 4, seed)
+    assert [z for z in range(9) if out[z].any()] == [2, 3, 4, 5]
+    assert sorted(stub.calls) == [1, 2, 3, 5, 6]  # each direction stops at its first empty slice
