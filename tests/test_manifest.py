@@ -232,7 +232,7 @@ def test_validate_reports_every_problem_with_its_case(folder):
     text = "\n".join(problems)
     expected = {
         "missing": "image file not found",
-        "badmod": "'XY' is not one of",
+        "badmod": "'XY' is not a modality; choose one of CT, MR",
         "good": "duplicate case id",
         "mismatch": "does not match image shape",
         "empty": "empty label",
@@ -290,8 +290,8 @@ def test_top_level_schema_errors_are_all_listed(tmp_path):
     """)
     problems = validate_manifest(path)
     text = "\n".join(problems)
-    for what in ("'anatomy' is a required", "'licence' is a required", "'citation' is a required",
-                 "'ultrasound' is not one of", "unknown key(s) ('colour'", "lists no cases"):
+    for what in ("missing key 'anatomy'", "missing key 'licence'", "missing key 'citation'",
+                 "'ultrasound' is not a modality", "unknown key 'colour'", "lists no cases"):
         assert what in text, text
 
 

@@ -6,6 +6,7 @@ or a skip) for a case, a label or a slice. Column meanings are in :mod:`samwidge
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -42,6 +43,14 @@ def result_row(base: dict, label: str, slice_: int, protocol: Protocol, step: St
         "encode_seconds": encode_seconds, "failure_type": failure_type(step.mask, gt),
         "prompt_log": log, "error": "",
     }
+
+
+def within_fov(step: Step, fov: np.ndarray | None) -> Step:
+    """``step`` with its mask restricted to the field of view ``fov`` (same shape; None: unchanged), so the
+    metrics score only the imaged region (the ground truth is already restricted by Case.load_labels)."""
+    if fov is None:
+        return step
+    return dataclasses.replace(step, mask=np.asarray(step.mask, bool) & np.asarray(fov, bool))
 
 
 def note_row(base: dict, protocol_name: str, *, label: str = "", slice_: int = -1, error: str = "",

@@ -26,7 +26,7 @@ import numpy as np
 
 from samwidgets.evaluation.describe import RowDescriber
 from samwidgets.evaluation.protocols import Protocol, run_protocol
-from samwidgets.evaluation.rows import case_rng, describe, note_row, prompt_log, result_row
+from samwidgets.evaluation.rows import case_rng, describe, note_row, prompt_log, result_row, within_fov
 from samwidgets.evaluation.volume import run_volume_steps
 
 
@@ -133,7 +133,8 @@ def evaluate_case(name, predictor, protocols, base: dict, key: str, image, label
             try:
                 steps = run_volume_steps(p, predictor, image.array, mask, videos=videos,
                                          rng=case_rng(seed, key, label, p.name, -1))
-                vol_rows = [result_row(base, label, -1, p, st, mask, tuple(image.spacing),
+                vol_rows = [result_row(base, label, -1, p, within_fov(st, image.meta.get("fov")), mask,
+                                       tuple(image.spacing),
                                        prompt_log(p, extra["slice"], st, extra), float("nan"))
                             for st, extra in steps]
                 rows += describer.add(vol_rows, label=label, z=-1, protocol=p)
@@ -164,12 +165,15 @@ def _slice_rows(predictor, flat: list[Protocol], base: dict, key: str, image, la
         enc_s = time.perf_counter() - t0 if encoded else 0.0
         for label, mask in labels.items():
             gt = mask[z] if image.is_3d else mask
+            fov = image.meta.get("fov")  # a field of view: score predictions inside it only
+            fov = fov[z] if fov is not None and image.is_3d else fov
             if not gt.any():
                 continue
             for p in flat:
                 rng = case_rng(seed, key, label, p.name, z)
                 try:
-                    steps = [result_row(base, label, z, p, st, gt, spacing2d, prompt_log(p, z, st), enc_s)
+                    steps = [result_row(base, label, z, p, within_fov(st, fov), gt, spacing2d, prompt_log(p, z, st),
+                                        enc_s)
                              for st in run_protocol(p, predictor, emb, gt, rng=rng)]
                 except Exception as exc:
                     steps = [note_row(base, p.name, label=label, slice_=z, error=describe(exc))]

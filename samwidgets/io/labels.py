@@ -227,12 +227,14 @@ def instance_masks(raw) -> dict[int, np.ndarray]:
     return {int(i): arr == i for i in ids if i != 0}
 
 
-def decode_label(raw, rule: dict, *, where=None) -> dict[str, np.ndarray]:
+def decode_label(raw, rule: dict, *, where=None, allow_empty: bool = False) -> dict[str, np.ndarray]:
     """Decode a raw label array with a manifest rule (see the module docstring) into {name: bool mask}.
 
     raw:   the array from :func:`samwidgets.io.load_label_array`: (y, x), (y, x, 3), (z, y, x) or
            (z, y, x, 3).
     where: the label file or case id, named in errors.
+    allow_empty: return {} instead of raising when no listed label is present (one of several label files
+           of a case may lack its label).
     Returns masks of the spatial shape ((y, x) or (z, y, x)); labels absent from the file are left out.
     Raises LabelError for a malformed rule, an unlisted colour, an unclosed outline or an empty label.
     """
@@ -263,7 +265,7 @@ def decode_label(raw, rule: dict, *, where=None) -> dict[str, np.ndarray]:
     else:
         raise LabelError(f"unknown label rule type '{kind}'; valid: {', '.join(RULE_TYPES)}", where=where)
     out = {k: v for k, v in out.items() if v.any()}
-    if not out:
+    if not out and not allow_empty:
         raise LabelError("empty label: none of the listed labels is present", where=where)
     return out
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 SHARED_DATA_VAR = "SAMWIDGETS_SHARED_DATA"
 OVERRIDE_KEYS = ("dataset", "modality", "anatomy", "preset", "label_rule", "label_key", "spacing", "dims",
@@ -94,6 +94,50 @@ def fill_template(template: str, image: Path, root: Path) -> str:
     return template.format_map(fields)
 
 
+class LabelFile(NamedTuple):
+    """One label file of a case: its path, the rule decoding it and the npz array holding it."""
+
+    path: Path
+    rule: dict
+    key: str
+
+
+def _fill_labels(label, image: Path, root: Path):
+    """A cases_glob ``label`` (a template or a list of templates / {file: template, ...}) filled for ``image``."""
+    if label is None:
+        return None
+    if isinstance(label, str):
+        return fill_template(label, image, root)
+    return [fill_template(item, image, root) if isinstance(item, str)
+            else {**item, "file": fill_template(item["file"], image, root)} for item in label]
+
+
+def _label_files(entry: dict[str, Any], root: Path, rule: dict | None, key: str, where: str
+                 ) -> tuple[list[LabelFile], list[str]]:
+    """The label files of a case entry (``label``: a path, a list of paths or {file, rule, key}) and the
+    problems with them (missing file, no rule, bad rule)."""
+    label = entry.get("label")
+    items = [] if not label else [label] if isinstance(label, str) else list(label)
+    files, problems = [], []
+    for item in items:
+        spec = {"file": item} if isinstance(item, str) else item
+        path = root / spec["file"]
+        own = spec.get("rule", rule)
+        if not path.exists():
+            problems.append(f"{where}: label file not found: {path}")
+        if own is None:
+            problems.append(f"{where}: has a label file but no label rule ('label:' in the manifest, "
+                            "'label_rule:' in the case, or 'rule:' beside the file)")
+            own = {}
+        else:
+            own = _normalise_rule(own)
+            rule_err = _rule_problem(own)
+            if rule_err:
+                problems.append(f"{where}: label rule: {rule_err}")
+        files.append(LabelFile(path, own, str(spec.get("key", key))))
+    return files, problems
+
+
 def _expand_glob(entry: dict[str, Any], index: int, root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The case entries one ``cases_glob`` entry stands for (sorted by image path), and its problems."""
     where = f"cases_glob[{index}]"
@@ -109,10 +153,13 @@ def _expand_glob(entry: dict[str, Any], index: int, root: Path) -> tuple[list[di
     for image in images:
         try:
             case_id = fill_template(entry.get("id", "{stem}"), image, root)
-            label = fill_template(entry["label"], image, root) if "label" in entry else None
+            label = _fill_labels(entry.get("label"), image, root)
+            fov = fill_template(entry["fov"], image, root) if "fov" in entry else None
         except (KeyError, ValueError, IndexError) as exc:
             return [], [f"{where}: bad template (placeholders: stem, number, name, parent, relparent): {exc}"]
         case = {"id": case_id, "image": image.relative_to(root).as_posix(), "label": label, **overrides}
+        if fov is not None:
+            case["fov"] = fov
         case["_from"] = where
         cases.append(case)
     return cases, problems
@@ -151,8 +198,9 @@ def build_records(data: dict[str, Any], manifest_path: Path, *, skip: set[int] |
     ``skip``: indices of ``cases`` entries to leave out (they failed the schema and are reported already).
     A record whose files or rule have a problem carries ``bad: True``.
 
-    Each record has: case_id, dataset, modality, anatomy, image (Path), label (Path|None), label_rule,
-    label_key, preset, spacing (tuple|None), dims (2, 3 or None), licence, citation, where (how the
+    Each record has: case_id, dataset, modality, anatomy, image (Path), label (Path|None: the first label
+    file), label_rule and label_key (the first file's), label_files (every :class:`LabelFile`), fov
+    (Path|None), preset, spacing (tuple|None), dims (2, 3 or None), licence, citation, where (how the
     case is named in problems).
     """
     problems: list[str] = []
@@ -188,20 +236,17 @@ def build_records(data: dict[str, Any], manifest_path: Path, *, skip: set[int] |
         merged = {k: entry.get(k, defaults[k]) for k in OVERRIDE_KEYS}
         n_problems = len(problems)
         image = root / entry["image"]
-        label = root / entry["label"] if entry.get("label") else None
         if not image.exists():
             problems.append(f"{where}: image file not found: {image}")
-        if label is not None and not label.exists():
-            problems.append(f"{where}: label file not found: {label}")
         rule = merged["label_rule"]
-        if label is not None and rule is None:
-            problems.append(f"{where}: has a label file but no label rule ('label:' in the manifest, "
-                            "'label_rule:' in the case)")
-        if rule is not None:
+        key = merged["label_key"] or "gts"
+        files, file_problems = _label_files(entry, root, rule, key, where)
+        problems.extend(file_problems)
+        if not files and rule is not None:
             rule = _normalise_rule(rule)
-            rule_err = _rule_problem(rule)
-            if rule_err:
-                problems.append(f"{where}: label rule: {rule_err}")
+        fov = root / entry["fov"] if entry.get("fov") else None
+        if fov is not None and not fov.exists():
+            problems.append(f"{where}: field-of-view file not found: {fov}")
         spacing = tuple(float(s) for s in merged["spacing"]) if merged["spacing"] else None
         if spacing is not None and merged["dims"] is not None and len(spacing) != merged["dims"]:
             problems.append(f"{where}: spacing {spacing} has {len(spacing)} values but dims is {merged['dims']}")
@@ -211,9 +256,11 @@ def build_records(data: dict[str, Any], manifest_path: Path, *, skip: set[int] |
             "modality": merged["modality"],
             "anatomy": merged["anatomy"],
             "image": image,
-            "label": label,
-            "label_rule": rule or {},
-            "label_key": merged["label_key"] or "gts",
+            "label": files[0].path if files else None,
+            "label_rule": files[0].rule if files else (rule or {}),
+            "label_key": files[0].key if files else key,
+            "label_files": tuple(files),
+            "fov": fov,
             "preset": merged["preset"],
             "spacing": spacing,
             "dims": merged["dims"],

@@ -42,8 +42,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from samwidgets.errors import LabelError, ManifestError, SamwidgetsError
+from samwidgets.errors import LabelError, ManifestError
 from samwidgets.manifest.build import REPO_ROOT, build_records
+from samwidgets.manifest.check import check_case
 from samwidgets.manifest.schema import check_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,6 +77,20 @@ class Case:
     dims: int | None = None
     label_key: str = "gts"
     citation: str = ""
+    label_files: tuple = field(default=(), hash=False)
+    fov: Path | None = None
+
+    @property
+    def all_label_files(self) -> tuple:
+        """Every label file as :class:`~samwidgets.manifest.build.LabelFile` (path, rule, key); a case built
+        by hand with only ``label``/``label_rule`` has that one."""
+        if self.label_files:
+            return tuple(self.label_files)
+        if self.label is None:
+            return ()
+        from samwidgets.manifest.build import LabelFile
+
+        return (LabelFile(self.label, self.label_rule, self.label_key),)
 
     @property
     def key(self) -> str:
@@ -112,32 +127,75 @@ class Case:
         meta = {**image.meta, "preset": self.preset}
         return dataclasses.replace(image, array=array, meta=meta)
 
-    def load_labels(self, *, image: "Image | None" = None) -> dict[str, np.ndarray]:
-        """Decode the label file with the manifest's rule: ``{name: bool mask}``.
-
-        Each mask has the image's spatial shape, (z, y, x) or (y, x). Label names the rule lists but
-        this case does not contain are left out. Pass ``image`` (from :meth:`load_image`) to avoid reading
-        the image again for the shape check. Raises LabelError when the case has no label file, the shapes
-        differ, or no label has any voxel.
-        """
+    def decode_label_file(self, label_file, image: "Image", *, allow_empty: bool = False) -> dict[str, np.ndarray]:
+        """Decode one :class:`~samwidgets.manifest.build.LabelFile` of this case: ``{name: bool mask}`` of the
+        image's spatial shape; LabelError/ImageReadError naming the case and file when it cannot (an empty
+        label too, unless ``allow_empty``)."""
         from samwidgets.io import load_label_array
         from samwidgets.io.labels import check_label_shape, decode_label
 
-        if self.label is None:
+        where = f"{self.key} ({label_file.path.name})"
+        raw = load_label_array(label_file.path, key=label_file.key)
+        check_label_shape(image, raw, where=where)
+        masks = decode_label(raw, label_file.rule, where=where, allow_empty=allow_empty)
+        for mask in masks.values():
+            check_label_shape(image, mask, where=where)  # RGB-vs-volume ambiguity of the raw shape
+        return masks
+
+    def load_fov(self, *, image: "Image | None" = None) -> np.ndarray | None:
+        """The field-of-view mask (bool, the image's spatial shape) or None when the case has none: pixels
+        above half the file's maximum (0/1, 0/255 and JPEG-noisy masks alike; colour files averaged)."""
+        from samwidgets.io import load_label_array
+        from samwidgets.io.labels import check_label_shape
+
+        if self.fov is None:
+            return None
+        if image is None:
+            image = self.load_raw_image()
+        raw = np.asarray(load_label_array(self.fov), dtype=np.float64)
+        check_label_shape(image, raw, where=f"{self.key} (field of view {self.fov.name})")
+        if raw.ndim == len(image.spacing) + 1:
+            raw = raw[..., :3].mean(axis=-1)
+        fov = raw > raw.max() / 2.0
+        if not fov.any():
+            raise LabelError(f"field of view {self.fov.name} is empty", where=self.key)
+        return fov
+
+    def load_labels(self, *, image: "Image | None" = None) -> dict[str, np.ndarray]:
+        """Decode every label file with its rule: ``{name: bool mask}``, restricted to the field of view.
+
+        Each mask has the image's spatial shape, (z, y, x) or (y, x). A name found in several label files
+        is their union. Label names a rule lists but this case does not contain are left out. Pass
+        ``image`` (from :meth:`load_image`) to avoid reading the image again for the shape check. Raises
+        LabelError when the case has no label file, the shapes differ, or no label has any voxel.
+        """
+        files = self.all_label_files
+        if not files:
             raise LabelError("case has no label file", where=self.key)
         if image is None:
             image = self.load_raw_image()
-        raw = load_label_array(self.label, key=self.label_key)
-        check_label_shape(image, raw, where=self.key)
-        masks = decode_label(raw, self.label_rule, where=self.key)  # bool, non-empty; LabelError if none
-        for mask in masks.values():
-            check_label_shape(image, mask, where=self.key)  # RGB-vs-volume ambiguity of the raw shape
+        masks: dict[str, np.ndarray] = {}
+        for label_file in files:  # with several files, one may lack its label in this case
+            for name, mask in self.decode_label_file(label_file, image, allow_empty=len(files) > 1).items():
+                masks[name] = masks[name] | mask if name in masks else mask
+        fov = self.load_fov(image=image)
+        if fov is not None:
+            masks = {name: m & fov for name, m in masks.items() if (m & fov).any()}
+        if not masks:
+            inside = f" inside the field of view {self.fov.name}" if fov is not None else ""
+            raise LabelError(f"empty label: none of the listed labels is present{inside}", where=self.key)
         return masks
 
     def load(self) -> tuple["Image", dict[str, np.ndarray]]:
-        """(image with preset applied, labels): each file read once."""
+        """(image with preset applied, labels): each file read once. With a field of view, the labels are
+        restricted to it and ``image.meta["fov"]`` holds it (bool, spatial shape) for the evaluation to
+        score predictions inside it only."""
         image = self.load_image()
-        return image, self.load_labels(image=image)
+        labels = self.load_labels(image=image)
+        fov = self.load_fov(image=image)
+        if fov is not None:
+            image = dataclasses.replace(image, meta={**image.meta, "fov": fov})
+        return image, labels
 
 
 @dataclass(frozen=True)
@@ -264,30 +322,6 @@ def load_manifest(path: str | Path) -> Manifest:
 def find_case(manifest_path: str | Path, case_id: str) -> Case:
     """The case ``case_id`` (or ``dataset/case_id``) of the manifest at ``manifest_path``."""
     return load_manifest(manifest_path).case(str(case_id))
-
-
-def check_case(case: Case) -> tuple[list[str], dict[str, Any]]:
-    """Read one case's image and labels; (problems, facts). Facts: dims, shape, labels (names found)."""
-    facts: dict[str, Any] = {}
-    try:
-        image = case.load_image()
-    except SamwidgetsError as exc:
-        return [f"case '{case.case_id}': {exc.reason} ({exc.where})"], facts
-    except Exception as exc:  # noqa: BLE001 - a validator reports, it does not crash
-        return [f"case '{case.case_id}': cannot load image {case.image}: {type(exc).__name__}: {exc}"], facts
-    facts["dims"] = len(image.spacing)
-    facts["shape"] = tuple(image.array.shape)
-    if case.label is None:
-        facts["labels"] = []
-        return [], facts
-    try:
-        labels = case.load_labels(image=image)
-    except SamwidgetsError as exc:
-        return [f"case '{case.case_id}': {exc.reason} (label {case.label})"], facts
-    except Exception as exc:  # noqa: BLE001
-        return [f"case '{case.case_id}': cannot decode label {case.label}: {type(exc).__name__}: {exc}"], facts
-    facts["labels"] = sorted(labels)
-    return [], facts
 
 
 @dataclass

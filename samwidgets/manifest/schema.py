@@ -37,6 +37,11 @@ _RGB = {
 }
 
 
+# A label is one value/colour or a list of them (their union); lists are never empty.
+_NAMES = {"anyOf": [_NAME, {"type": "array", "items": _NAME, "minItems": 1}]}
+_RGBS = {"anyOf": [_RGB, {"type": "array", "items": _RGB, "minItems": 1}]}
+
+
 def _rule(kind: str, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     return {
         "if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
@@ -54,12 +59,13 @@ LABEL_RULE: dict[str, Any] = {
     "required": ["type"],
     "properties": {"type": {"enum": list(LABEL_TYPES)}},
     "allOf": [
-        # keys are label values (integers; YAML writes them bare), values are label names
+        # keys are label values (integers; YAML writes them bare), values are label names (a name given to
+        # several values is their union; a value may name several overlapping labels)
         _rule("values", ["labels"], {"labels": {"type": "object", "minProperties": 1,
-                                                "additionalProperties": _NAME}}),
+                                                "additionalProperties": _NAMES}}),
         _rule("threshold", ["threshold", "name"], {"threshold": {"type": "number"}, "name": _NAME}),
         _rule("colours", ["labels"], {
-            "labels": {"type": "object", "minProperties": 1, "additionalProperties": _RGB},
+            "labels": {"type": "object", "minProperties": 1, "additionalProperties": _RGBS},
             "background": _RGB,
             "max_distance": {"type": "number", "exclusiveMinimum": 0},
             "blends": {"type": "boolean"},
@@ -92,6 +98,17 @@ OVERRIDES: dict[str, Any] = {
     "citation": _TEXT,
 }
 
+# One label file of a case: a path (a template in cases_glob) decoded with the case's rule, or a mapping
+# giving the file its own rule and npz key. ``label`` may list several (e.g. axon and myelin masks).
+LABEL_FILE: dict[str, Any] = {
+    "anyOf": [
+        _TEXT,
+        {"type": "object", "required": ["file"], "additionalProperties": False,
+         "properties": {"file": _TEXT, "rule": LABEL_RULE, "key": _TEXT}},
+    ],
+}
+LABEL_FILES: dict[str, Any] = {"type": "array", "items": LABEL_FILE, "minItems": 1}
+
 CASE: dict[str, Any] = {
     "type": "object",
     "required": ["id", "image"],
@@ -99,7 +116,8 @@ CASE: dict[str, Any] = {
     "properties": {
         "id": {"type": ["string", "integer"], "pattern": r"^[^/\s]+$"},
         "image": _TEXT,
-        "label": {"type": ["string", "null"]},
+        "label": {"anyOf": [{"type": ["string", "null"]}, LABEL_FILES]},
+        "fov": _TEXT,
         **OVERRIDES,
     },
 }
@@ -110,7 +128,8 @@ CASES_GLOB: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "image": _TEXT,
-        "label": _TEXT,
+        "label": {"anyOf": [_TEXT, LABEL_FILES]},
+        "fov": _TEXT,
         "id": _TEXT,
         "exclude": {"type": "array", "items": _TEXT},
         **OVERRIDES,
@@ -210,14 +229,11 @@ def check_schema(data: Any) -> tuple[list[str], set[int], bool]:
     fatal = False
     if _is_valid_fast(data):
         return problems, bad_cases, fatal
+    from samwidgets.manifest.schema_words import in_manifest_words
+
     for error in sorted(_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(error.absolute_path)
-        message = error.message
-        if error.validator == "anyOf" and not path:
-            message = "the manifest lists no cases: give 'cases' or 'cases_glob'"
-        elif error.validator == "additionalProperties":
-            message = message.replace("Additional properties are not allowed", "unknown key(s)")
-        problems.append(f"{_case_name(data, path)}: {message}")
+        problems.append(f"{_case_name(data, path)}: {in_manifest_words(error)}")
         if len(path) >= 2 and path[0] == "cases" and isinstance(path[1], int):
             bad_cases.add(path[1])
         else:
