@@ -43,11 +43,11 @@ def main(argv=None) -> int:
 
     from samwidgets.models import load
     from samwidgets.widgets import SliceViewer, render
-    from samwidgets.manifest import REPO_ROOT
+    from samwidgets.paths import repo_root
     from samwidgets.widgets.drawing import png_bytes
 
     predictor = load("litemedsam", device=args.device)
-    viewer = SliceViewer(REPO_ROOT / "data_manifests" / "sample.yaml", case=args.case, model=predictor,
+    viewer = SliceViewer(repo_root() / "data_manifests" / "sample.yaml", case=args.case, model=predictor,
                          background=False, cache=None, autosave_dir=None)
     s = viewer.session
     gt = s.ground_truth[s.gt_label]

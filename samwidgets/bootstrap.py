@@ -16,7 +16,12 @@ import sys
 import venv
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from samwidgets.paths import repo_root  # standard library only, nothing runs at import
+
+REPO = repo_root()
+if REPO is None:  # pragma: no cover - an installed wheel has no checkout to set up
+    raise SystemExit("samwidgets.bootstrap sets up a source checkout (a clone holding pyproject.toml); "
+                     "this samwidgets is installed without one")
 VENV = REPO / ".venv"
 STAMP = VENV / ".samwidgets-installed"
 PY = VENV / "bin" / "python"

@@ -67,3 +67,21 @@ def test_bootstrap_needs_only_the_standard_library():
             "bad = [m for m in ('numpy', 'torch', 'yaml') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_bootstrap_runs_on_the_standard_library_alone(repo_root):
+    """``python3 -m samwidgets.bootstrap`` works before any install: with site-packages switched off (-S)
+    it imports, finds the repository through samwidgets.paths and prints its usage."""
+    import subprocess
+    import sys
+
+    code = ("import sys, samwidgets.bootstrap as b; "
+            "third = sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names "
+            "and m.split('.')[0] not in ('samwidgets', '__main__')); print(b.REPO); print(third)")
+    done = subprocess.run([sys.executable, "-S", "-c", code], cwd=repo_root, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == [str(repo_root), "[]"]
+    usage = subprocess.run([sys.executable, "-S", "-m", "samwidgets.bootstrap"], cwd=repo_root,
+                           capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "python3 -m samwidgets.bootstrap demo" in usage.stdout

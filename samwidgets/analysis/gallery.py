@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from samwidgets.analysis.panel_cache import load_panel, panel_path, save_panel
 from samwidgets.analysis.results import parse_prompt_log
+from samwidgets.evaluation.table import case_for_row
 from samwidgets.prompts.volume import box3d_from_mask, middle_slice
 
 
@@ -112,17 +113,8 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
             continue
         try:
             key = (str(row["manifest"]), str(row["dataset"]), str(row["case"]))
-            if key not in cases:
-                from samwidgets.manifest import load_manifest
-
-                if key[0] not in manifests:  # read and validate each manifest once
-                    manifests[key[0]] = load_manifest(key[0])
-                manifest = manifests[key[0]]
-                try:  # "<dataset>/<id>" is unique in a manifest holding several datasets
-                    case = manifest.case(f"{key[1]}/{key[2]}")
-                except Exception:
-                    case = manifest.case(key[2])
-                cases[key] = case.load()
+            if key not in cases:  # each manifest read and validated once
+                cases[key] = case_for_row(row, manifests=manifests).load()
             image, labels = cases[key]
             gt = np.asarray(_find_label(labels, row["label"]), bool)
             item.z = display_slice(row, gt if image.is_3d else None)

@@ -135,3 +135,44 @@ def append_rows(rows: list[dict], path: str | os.PathLike | None, existing: pd.D
     if path is not None:
         write_table(table, path)
     return table
+
+
+def _row_value(row, key: str):
+    """``row[key]`` of a pandas Series or a dict; None when absent, None, NaN or an empty string."""
+    try:
+        value = row[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value):
+        return None
+    return value
+
+
+def case_for_row(row, *, manifests: dict | None = None):
+    """The manifest :class:`~samwidgets.manifest.Case` a results row scored: the one rule for finding it.
+
+    Reads ``manifest`` (a path, resolved by :func:`samwidgets.manifest.resolve_manifest_path`), ``case`` and,
+    when present, ``case_index`` (the case's position in its manifest; used when the case there has the
+    row's id) and ``dataset`` (``"<dataset>/<case>"`` is unique in a manifest holding several datasets).
+    ``manifests`` caches loaded manifests by path across calls. Raises InputError when the row lacks
+    ``manifest`` or ``case``, ManifestError when the manifest is missing or holds no such case.
+    """
+    from samwidgets.errors import InputError
+    from samwidgets.manifest import load_manifest, resolve_manifest_path
+
+    path, case = _row_value(row, "manifest"), _row_value(row, "case")
+    if path is None or case is None:
+        raise InputError("a results row needs 'manifest' and 'case'", where="results row")
+    path = str(resolve_manifest_path(path))
+    manifests = {} if manifests is None else manifests
+    if path not in manifests:
+        manifests[path] = load_manifest(path)
+    manifest = manifests[path]
+    index, dataset = _row_value(row, "case_index"), _row_value(row, "dataset")
+    if index is not None and 0 <= int(index) < len(manifest.cases):
+        chosen = manifest.cases[int(index)]
+        if chosen.case_id == str(case) and dataset in (None, chosen.dataset):
+            return chosen
+    if dataset is not None and f"{dataset}/{case}" in {c.key for c in manifest.cases}:
+        return manifest.case(f"{dataset}/{case}")
+    return manifest.case(str(case))

@@ -13,11 +13,10 @@ This package never imports torch or ipywidgets; the public API is re-exported he
 
 from __future__ import annotations
 
-from samwidgets.manifest.build import REPO_ROOT
 from samwidgets.manifest.load import (
     Case, Manifest, ManifestReport, check_case, find_case, inspect_manifest, load_manifest, read_manifest_yaml,
     resolve_manifest_path, validate_manifest,
 )
 
-__all__ = ["Case", "Manifest", "ManifestReport", "REPO_ROOT", "check_case", "find_case", "inspect_manifest",
+__all__ = ["Case", "Manifest", "ManifestReport", "check_case", "find_case", "inspect_manifest",
            "load_manifest", "read_manifest_yaml", "resolve_manifest_path", "validate_manifest"]

@@ -22,6 +22,9 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from samwidgets.errors import ManifestError
+from samwidgets.paths import repo_root
+
 SHARED_DATA_VAR = "SAMWIDGETS_SHARED_DATA"
 OVERRIDE_KEYS = ("dataset", "modality", "anatomy", "preset", "label_rule", "label_key", "spacing", "dims",
                  "licence", "citation")
@@ -29,19 +32,21 @@ _COMPOUND_SUFFIXES = (".nii.gz", ".tar.gz")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the repository (a source checkout) holding samwidgets/
-
-
 def default_shared_data() -> Path:
     """``$SAMWIDGETS_SHARED_DATA`` if set, else the ``shared/data`` folder beside the repository.
 
-    The repository root is the folder holding the ``samwidgets`` package (an editable install or a clone),
-    so the default is ``<repo>/../shared/data``, the same rule as ``tests/conftest.py``.
+    The repository root is :func:`samwidgets.paths.repo_root` (the folder holding the ``samwidgets`` package
+    in a clone or an editable install), so the default is ``<repo>/../shared/data``, the same rule as
+    ``tests/conftest.py``. Installed from a wheel there is no repository: ManifestError asking for the variable.
     """
     value = os.environ.get(SHARED_DATA_VAR)
     if value:
         return Path(value).expanduser()
-    return REPO_ROOT.parent / "shared" / "data"
+    root = repo_root()
+    if root is None:
+        raise ManifestError(f"samwidgets is installed without its repository: set {SHARED_DATA_VAR}",
+                            where=SHARED_DATA_VAR)
+    return root.parent / "shared" / "data"
 
 
 def expand_root(root: str, manifest_dir: Path) -> tuple[Path | None, str | None]:
@@ -55,8 +60,11 @@ def expand_root(root: str, manifest_dir: Path) -> tuple[Path | None, str | None]
     def substitute(match: re.Match) -> str:
         name = match.group(1)
         if name == SHARED_DATA_VAR:
-            return str(default_shared_data())
-        if name in os.environ:
+            try:
+                return str(default_shared_data())
+            except ManifestError:
+                pass  # installed without a repository and the variable is not set
+        elif name in os.environ:
             return os.environ[name]
         missing.append(name)
         return match.group(0)

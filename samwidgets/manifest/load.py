@@ -43,8 +43,9 @@ import numpy as np
 import yaml
 
 from samwidgets.errors import LabelError, ManifestError
-from samwidgets.manifest.build import REPO_ROOT, build_records
+from samwidgets.manifest.build import build_records
 from samwidgets.manifest.check import check_case
+from samwidgets.paths import repo_root
 from samwidgets.manifest.schema import check_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -226,13 +227,17 @@ class Manifest:
 
 def resolve_manifest_path(path: str | Path) -> Path:
     """``path`` as given when it exists; else, for a relative path, the same path under the repository
-    root, else a file of that name in ``data_manifests/`` (so notebooks, whose working directory is
-    ``notebooks/``, find ``data_manifests/sample.yaml``); else ``path`` unchanged (reads then fail with
-    "manifest file not found")."""
+    root (:func:`samwidgets.paths.repo_root`), else a file of that name in ``data_manifests/`` (so
+    notebooks, whose working directory is ``notebooks/``, find ``data_manifests/sample.yaml``); else
+    ``path`` unchanged (reads then fail with "manifest file not found"). Installed from a wheel (no
+    repository) only the path as given is tried."""
     p = Path(str(path)).expanduser()
     if p.is_file() or p.is_absolute():
         return p
-    for candidate in (REPO_ROOT / p, REPO_ROOT / "data_manifests" / p.name):
+    root = repo_root()
+    if root is None:  # installed without the repository: only paths as given
+        return p
+    for candidate in (root / p, root / "data_manifests" / p.name):
         if candidate.is_file():
             return candidate
     return p

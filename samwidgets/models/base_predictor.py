@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from samwidgets.errors import ModelError, SamwidgetsError
-from samwidgets.models.protocol import Embedding, Prediction
+from samwidgets.errors import ModelError
+from samwidgets.models.protocol import Embedding, Prediction, model_errors
 from samwidgets.models.checks import check_image, check_prompts
 
 
@@ -86,12 +86,8 @@ class BasePredictor:
         shape, x, input_size, key = prepared
         features = self.cache.get(key, device=self.device) if self.cache is not None else None
         if features is None:
-            try:
+            with model_errors("image encoder", where=self.name):
                 features = self.encode_input(x)
-            except SamwidgetsError:
-                raise
-            except Exception as exc:  # a torch/runtime failure becomes a typed error
-                raise ModelError(f"image encoder failed: {exc}", where=self.name) from exc
             self.stats["encoder_calls"] += 1
             if self.cache is not None:
                 self.cache.put(key, features)
@@ -128,12 +124,8 @@ class BasePredictor:
         if pts is not None and not self.supports_points:
             raise ModelError(f"{self.name} takes box prompts only (it was not trained on points)", where=self.name)
         multimask = bool(multimask and self.supports_multimask)
-        try:
+        with model_errors("mask decoder", where=self.name):
             masks, scores, low_res = self.decode_batch(embedding, pts, labels, boxes, logits, multimask)
-        except SamwidgetsError:
-            raise
-        except Exception as exc:
-            raise ModelError(f"mask decoder failed: {exc}", where=self.name) from exc
         self.stats["decoder_calls"] += 1
         if not batched:
             masks, scores, low_res = masks[0], scores[0], low_res[0]

@@ -10,10 +10,13 @@ This module imports neither torch nor numpy-heavy parts at import time, so that 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Iterator, Protocol, runtime_checkable
 
 import numpy as np
+
+from samwidgets.errors import ModelError, SamwidgetsError
 
 
 @dataclass
@@ -88,3 +91,21 @@ class Predictor(Protocol):
         box_xyxy: (4,) or (B, 4) xyxy pixels; mask_logits: (256, 256) or (B, 256, 256) previous logits.
         """
         ...
+
+
+@contextmanager
+def model_errors(what: str, *, where: object) -> Iterator[None]:
+    """The one rule for failures inside a model call: a typed :class:`~samwidgets.errors.SamwidgetsError`
+    passes through; anything else (a torch or runtime failure, a third-party predictor failing raw) becomes
+    ``ModelError("<what> failed: <exception>", where=<model>)``. Used by BasePredictor's encode and decode
+    and by the widgets around any Predictor's calls.
+
+        with model_errors("mask decoder", where=self.name):
+            masks = run_decoder(...)
+    """
+    try:
+        yield
+    except SamwidgetsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - turned into a typed error naming the model
+        raise ModelError(f"{what} failed: {exc}", where=where) from exc

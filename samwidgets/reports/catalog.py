@@ -11,20 +11,29 @@ import ast
 import os
 from pathlib import Path
 
-from samwidgets.errors import ReportError
-
-REPO = Path(__file__).resolve().parents[2]
+from samwidgets.errors import ReportError, SamwidgetsError
+from samwidgets.paths import repo_folder
 
 
 def notebooks_dir() -> Path:
-    """``$SAMWIDGETS_NOTEBOOKS``, else ``<repository>/notebooks``."""
+    """``$SAMWIDGETS_NOTEBOOKS``, else ``<repository>/notebooks``; ReportError when samwidgets is installed
+    without its repository and the variable is not set."""
     env = os.environ.get("SAMWIDGETS_NOTEBOOKS")
-    return Path(env).expanduser() if env else REPO / "notebooks"
+    if env:
+        return Path(env).expanduser()
+    try:
+        return repo_folder("notebooks", hint="set SAMWIDGETS_NOTEBOOKS to a folder of report notebooks "
+                                            "or give a notebook's path")
+    except SamwidgetsError as exc:
+        raise ReportError(exc.reason, where=exc.where) from exc
 
 
 def available() -> list[str]:
-    """Names of the report notebooks in :func:`notebooks_dir`, sorted."""
-    folder = notebooks_dir()
+    """Names of the report notebooks in :func:`notebooks_dir`, sorted (none without that folder)."""
+    try:
+        folder = notebooks_dir()
+    except ReportError:
+        return []
     return sorted(p.stem for p in folder.glob("*.ipynb")) if folder.is_dir() else []
 
 

@@ -11,7 +11,8 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
-from samwidgets.errors import ModelError, SamwidgetsError
+from samwidgets.errors import SamwidgetsError
+from samwidgets.models.protocol import model_errors
 
 
 class Embedder:
@@ -60,12 +61,8 @@ class Embedder:
 
     # -- work --------------------------------------------------------------------------------
     def _encode(self, z: int):
-        try:
+        with model_errors(f"encoding slice {z}", where=getattr(self.predictor, "name", "model")):
             emb = self.predictor.encode(self.get_slice(z))
-        except SamwidgetsError:
-            raise
-        except Exception as exc:  # a fake or third-party predictor failing raw
-            raise ModelError(f"encoding slice {z} failed: {exc}", where=getattr(self.predictor, "name", "model")) from exc
         with self._lock:
             self._done[z] = emb
             self._done.move_to_end(z)

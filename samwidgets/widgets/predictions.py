@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from samwidgets.errors import ModelError, PromptError, SamwidgetsError
+from samwidgets.errors import PromptError, SamwidgetsError
+from samwidgets.models.protocol import model_errors
 from samwidgets.widgets.state import SliceState
 
 
@@ -45,12 +46,8 @@ class Predictions:
         prompt = state.to_prompt()
         multimask = bool(getattr(self.predictor, "supports_multimask", False)) and state.box is None \
             and len(state.points) == 1
-        try:
+        with model_errors("decoding", where=self.model_name):
             return self.predictor.decode(emb, multimask=multimask, **prompt.decode_kwargs())
-        except SamwidgetsError:
-            raise
-        except Exception as exc:
-            raise ModelError(f"decoding failed: {exc}", where=self.model_name) from exc
 
     def set_state(self, z: int, new: SliceState, embedder, *, decode: bool) -> None:
         """Make ``new`` slice z's prompts; decode now when asked and the embedding is at hand (or the

@@ -40,6 +40,10 @@ def _field(row, key: str, default=None):
     return default if _missing(value) else value
 
 
+def _as_dict(row) -> dict:
+    return dict(row.items()) if hasattr(row, "items") else dict(row)
+
+
 def open_case(row, **kwargs):
     """A :class:`SliceViewer` on the row's case, at the row's slice, with its prompt log replayed.
 
@@ -51,7 +55,7 @@ def open_case(row, **kwargs):
     the row's model, ``device=``, ``background=``). The row's prompts define the state: an earlier
     autosave of the case is set aside, not restored (restore=False).
     """
-    from samwidgets.manifest import load_manifest
+    from samwidgets.evaluation.table import case_for_row
     from samwidgets.widgets.prompt_log import parse_log
     from samwidgets.widgets.viewer import SliceViewer
 
@@ -59,14 +63,10 @@ def open_case(row, **kwargs):
     if manifest is None or case is None:
         raise InputError("a results row needs 'manifest' and 'case'", where="open_case")
     path = resolve_manifest(manifest)
-    cases = load_manifest(path).cases
-    index = _field(row, "case_index")
-    chosen = None
-    if index is not None and 0 <= int(index) < len(cases) and cases[int(index)].case_id == str(case):
-        chosen = cases[int(index)]
+    chosen = case_for_row({**_as_dict(row), "manifest": str(path)})
     kwargs.setdefault("model", _field(row, "model", "litemedsam"))
     kwargs.setdefault("restore", False)
-    viewer = SliceViewer(path, case=chosen or str(case), **kwargs)
+    viewer = SliceViewer(path, case=chosen, **kwargs)
     s = viewer.session
     label = _field(row, "label")
     if label is not None and str(label) in s.ground_truth:

@@ -100,7 +100,7 @@ def open_source(source, *, case=None) -> Opened:
     if isinstance(source, Opened):
         return source
     if hasattr(source, "load_image"):
-        return _open_case(source, manifest=None)
+        return _load_case(source, manifest=None)
     if isinstance(source, (str, Path)):
         path = Path(source)
         if _is_manifest(path):
@@ -115,7 +115,7 @@ def open_source(source, *, case=None) -> Opened:
                 c = case
             else:
                 c = find_case(path, str(case))
-            return _open_case(c, manifest=str(path))
+            return _load_case(c, manifest=str(path))
         from samwidgets.io import load_image
 
         image = as_image(load_image(path), where=str(path))
@@ -125,7 +125,7 @@ def open_source(source, *, case=None) -> Opened:
     return Opened(image=image, ground_truth={}, case_id=None, description=desc)
 
 
-def _open_case(case, *, manifest: str | None) -> Opened:
+def _load_case(case, *, manifest: str | None) -> Opened:
     """A manifest case with its image as stored (raw intensities, e.g. HU) and its preset named."""
     raw = getattr(case, "load_raw_image", None)
     image = as_image(raw() if raw is not None else case.load_image(), where=str(getattr(case, "key", "case")))

@@ -8,9 +8,11 @@ import nbformat
 import pytest
 
 from samwidgets.widgets import explore
-from samwidgets.manifest import REPO_ROOT
+from samwidgets.paths import repo_root
 from samwidgets.widgets.reopen import resolve_manifest
 from widgets.fakes import FakePredictor
+
+REPO_ROOT = repo_root()
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "explore.ipynb"
 

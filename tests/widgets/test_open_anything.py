@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from samwidgets.errors import InputError
-from samwidgets.manifest import REPO_ROOT, find_case
+from samwidgets.manifest import find_case
+from samwidgets.paths import repo_root
 from samwidgets.widgets import Session, explore
 from widgets.fakes import FakePredictor
 
-SAMPLE = REPO_ROOT / "data_manifests" / "sample.yaml"
+SAMPLE = repo_root() / "data_manifests" / "sample.yaml"
 CT = "CT_Lesion_000001_02_01_008-023"
 
 

@@ -10,7 +10,9 @@ import pytest
 from samwidgets.metrics import dice
 from samwidgets.prompts import box_from_mask
 from samwidgets.widgets import Session, SliceViewer, open_case
-from samwidgets.manifest import REPO_ROOT
+from samwidgets.paths import repo_root
+
+REPO_ROOT = repo_root()
 
 SAMPLE = REPO_ROOT / "data_manifests" / "sample.yaml"
 CT_CASE = "CT_Lesion_000001_02_01_008-023"

@@ -10,8 +10,10 @@ import pytest
 
 import samwidgets.widgets
 from samwidgets.errors import InputError, PromptError
-from samwidgets.manifest import REPO_ROOT
+from samwidgets.paths import repo_root
 from widgets.fakes import FakePredictor
+
+REPO_ROOT = repo_root()
 
 SAMPLE = REPO_ROOT / "data_manifests" / "sample.yaml"
 
