@@ -9,7 +9,8 @@ sweeps never wait for the image encoder. It resumes after an interruption: a sli
 already on disk is skipped after hashing its preprocessed input and verifying the entry (signature and
 sizes; a truncated or corrupt entry is dropped and re-encoded). Every
 command takes ``--cache-dir DIR`` (default ``$SAMWIDGETS_CACHE_DIR/embeddings`` or
-``~/.cache/samwidgets/embeddings``).
+``~/.cache/samwidgets/embeddings``). ``precompute`` is a thin call of
+:func:`samwidgets.models.precompute.precompute_manifests`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable, Iterable
 
 from samwidgets.errors import SamwidgetsError
 
@@ -58,57 +58,6 @@ def _help(parser) -> int:
     return 1
 
 
-# -- library-level helpers (usable from notebooks) --------------------------------------------------
-def precompute(
-    cases: Iterable,
-    predictor,
-    cache,
-    *,
-    progress: bool = True,
-    echo: Callable[[str], None] = print,
-) -> dict:
-    """Encode every slice of every case into ``cache`` (the predictor must write to the same cache).
-
-    cases: objects with ``key`` and ``load_image() -> Image`` (uint8 (z, y, x[, 3]) or (y, x[, 3])).
-    Slices already in the cache are skipped after ``cache.verify`` (a corrupt entry is re-encoded); a case that cannot be loaded or
-    encoded is reported through ``echo`` and skipped. On Ctrl-C, says how far it got and re-raises:
-    running again resumes. Returns {"cases", "slices", "encoded", "skipped", "failed": [(case, reason)]}.
-    """
-    from tqdm.auto import tqdm
-
-    summary = {"cases": 0, "slices": 0, "encoded": 0, "skipped": 0, "failed": []}
-    bar = tqdm(total=0, unit="slice", desc=f"embedding ({predictor.name})", disable=not progress)
-    try:
-        for case in cases:
-            name = getattr(case, "key", None) or str(case)
-            try:
-                image = case.load_image()
-                bar.total += image.n_slices
-                bar.refresh()
-                for z in range(image.n_slices):
-                    plane = image.slice2d(z)
-                    prepared = predictor.prepare(plane)  # preprocessed and hashed once per slice
-                    if cache.verify(prepared.key):
-                        summary["skipped"] += 1
-                    else:
-                        predictor.encode_prepared(prepared)
-                        summary["encoded"] += 1
-                    summary["slices"] += 1
-                    bar.update(1)
-                    bar.set_postfix(encoded=summary["encoded"], skipped=summary["skipped"], refresh=False)
-            except SamwidgetsError as exc:
-                summary["failed"].append((name, str(exc)))
-                echo(f"skipped case {name}: {exc}")
-            summary["cases"] += 1
-    except KeyboardInterrupt:
-        bar.close()
-        echo(f"interrupted after {summary['encoded']} new embeddings ({summary['skipped']} were cached); "
-             "run the same command again to resume")
-        raise
-    bar.close()
-    return summary
-
-
 # -- commands -----------------------------------------------------------------------------------
 def _cache(args, **options):
     from samwidgets.models.cache import EmbeddingCache
@@ -117,19 +66,16 @@ def _cache(args, **options):
 
 
 def _precompute(args) -> int:
-    import samwidgets.models as models
-    from samwidgets import manifest
+    from samwidgets.models.precompute import precompute_manifests
 
     if args.max_cases is not None and args.max_cases < 1:
         print("samwidgets cache precompute: --max-cases must be >= 1", file=sys.stderr)
         return 2
-    manifests = [manifest.load_manifest(path) for path in args.manifests]  # all valid before any work
-    cases = [case for m in manifests for case in m.cases][: args.max_cases]
-    cache = _cache(args, memory_bytes=0, fp16_on_disk=args.fp16_on_disk)  # disk only: nothing to re-read
-    predictor = models.load(args.model, device=args.device, cache=cache.bound(args.model))
-    summary = precompute(cases, predictor, cache, progress=not args.no_progress)
+    summary = precompute_manifests(args.manifests, args.model, cache_dir=args.cache_dir, device=args.device,
+                                   max_cases=args.max_cases, fp16_on_disk=args.fp16_on_disk,
+                                   progress=not args.no_progress)
     print(f"{summary['cases']} cases, {summary['slices']} slices: {summary['encoded']} embedded, "
-          f"{summary['skipped']} already cached ({cache.directory})")
+          f"{summary['skipped']} already cached ({summary['directory']})")
     if summary["failed"]:
         print(f"{len(summary['failed'])} case(s) failed; see above", file=sys.stderr)
         return 1
