@@ -20,7 +20,8 @@ dice iou nsd hd95  float    :func:`samwidgets.metrics.score` (NSD 0 unless Dice 
 seconds            float    prompt simulation + decoding time of this step (encoding excluded)
 encode_seconds     float    time spent encoding this row's slice (0 on a cache hit), NaN for volumes
 failure_type       str      :func:`samwidgets.evaluation.failures.failure_type`, or "error" / "skipped"
-prompt_log         str      JSON {"protocol", "slice", "prompts": [Prompt.to_json(), ...]} (+ "box3d")
+prompt_log         str      JSON {"protocol", "slice", "prompts": [Prompt.to_json(), ...]} (+ "box3d"; volume
+                            rows of cvpr25*: "cvpr25_box" and "clicks_zyx" [[z, y, x, label], ...])
 error              str      "" when fine; else the error (or the reason a row was skipped)
 seed               int      the sweep seed
 off_label          bool     the protocol sends a prompt kind the model was not trained with (points on
