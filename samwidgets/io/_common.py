@@ -8,6 +8,9 @@ file and the reason instead of a traceback.
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import stat
 import struct
 import zipfile
 import zlib
@@ -35,21 +38,84 @@ def is_clip_dir(path: Path) -> bool:
     files = [f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")]
     return bool(files) and all(f.name.lower().endswith(RASTER_SUFFIXES) for f in files)
 
+#: the setting (environment variable) that overrides :data:`DEFAULT_MAX_VOXELS`
+MAX_VOXELS_ENV = "SAMWIDGETS_MAX_VOXELS"
+#: the most array elements (voxels x channels) one image may hold, checked from the file's header before
+#: any decoding: 2**28 = 268,435,456 (a 512 x 512 x 1024 CT volume fits; a 12000 x 12000 RGB PNG, or a
+#: 1 MB npz that would expand to 1 GiB, does not). Set ``SAMWIDGETS_MAX_VOXELS`` to change it.
+DEFAULT_MAX_VOXELS = 1 << 28
+#: the smallest height and width of an image's plane that the models can take
+MIN_PLANE_SIZE = 2
+
+
+def max_voxels() -> int:
+    """The voxel limit: ``$SAMWIDGETS_MAX_VOXELS`` when set (a positive integer), else the default."""
+    text = os.environ.get(MAX_VOXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_VOXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise ImageReadError(f"{MAX_VOXELS_ENV}={text!r} is not a number", where=MAX_VOXELS_ENV) from None
+    if value <= 0:
+        raise ImageReadError(f"{MAX_VOXELS_ENV} must be positive, got {value}", where=MAX_VOXELS_ENV)
+    return value
+
+
+def check_voxel_count(shape, path: Path) -> None:
+    """Raise ImageReadError naming ``path`` when an array of ``shape`` (from a header, before decoding)
+    would hold more elements than :func:`max_voxels`."""
+    count = math.prod(int(n) for n in shape)
+    limit = max_voxels()
+    if count > limit:
+        raise ImageReadError(
+            f"image of shape {tuple(int(n) for n in shape)} holds {count:,} values, more than the limit of "
+            f"{limit:,} (set {MAX_VOXELS_ENV} to raise it); refused before decoding", where=path)
+
+
+def check_spacing(spacing, path: Path) -> tuple[float, ...]:
+    """Every spacing value finite and > 0, else ImageReadError naming ``path``; returns floats."""
+    try:
+        values = tuple(float(s) for s in spacing)
+    except (TypeError, ValueError):
+        raise ImageReadError(f"spacing {spacing!r} is not a list of numbers", where=path) from None
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ImageReadError(f"voxel spacing {values} must be finite and > 0 (mm)", where=path)
+    return values
+
+
+def check_plane_size(shape, n_spatial: int, path: Path) -> None:
+    """Refuse an image whose (y, x) plane is thinner than :data:`MIN_PLANE_SIZE` (e.g. 1 x N), naming it."""
+    yx = tuple(int(n) for n in shape[n_spatial - 2:n_spatial])
+    if min(yx) < MIN_PLANE_SIZE:
+        raise ImageReadError(f"image plane of {yx[0]} x {yx[1]} pixels (shape {tuple(shape)}) is too small: "
+                             f"the models need at least {MIN_PLANE_SIZE} x {MIN_PLANE_SIZE}", where=path)
+
 
 def detect_format(path: Path) -> str:
     """Return 'nifti', 'npz', 'raster', 'dicom', 'itk' or 'video' for ``path``; raise ImageReadError if missing
     or unknown.
 
     A video file, or a directory of frames / YouTube-VOS root (:func:`is_clip_dir`), is a video clip; any
-    other directory is a DICOM series. The test is on the (lower-cased) file name suffix only.
+    other directory is a DICOM series. The test is on the (lower-cased) file name suffix only. Anything that
+    is neither a folder nor a regular file (a FIFO, device or socket named like an image) is refused before
+    it is opened, so reading never blocks; so is a path the system cannot look up (e.g. a name too long).
     """
-    if not path.exists():
-        raise ImageReadError("file not found", where=path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ImageReadError("file not found", where=path) from None
+    except (OSError, ValueError) as exc:
+        raise ImageReadError(f"cannot look up the file: {getattr(exc, 'strerror', None) or exc}",
+                             where=path) from None
+    if stat.S_ISDIR(mode):
+        return "video" if is_clip_dir(path) else "dicom"
+    if not stat.S_ISREG(mode):
+        raise ImageReadError("not a regular file (a FIFO, device or socket); only regular files are read",
+                             where=path)
     name = path.name.lower()
-    if name.endswith(VIDEO_SUFFIXES) or (path.is_dir() and is_clip_dir(path)):
+    if name.endswith(VIDEO_SUFFIXES):
         return "video"
-    if path.is_dir():
-        return "dicom"
     if name.endswith(NIFTI_SUFFIXES):
         return "nifti"
     if name.endswith(NPZ_SUFFIXES):

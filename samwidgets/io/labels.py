@@ -218,9 +218,20 @@ def _decode_colours(raw: np.ndarray, rule: dict, where) -> dict[str, np.ndarray]
     return out
 
 
-def instance_masks(raw) -> dict[int, np.ndarray]:
-    """Instance label array (y, x) / (z, y, x) with 0 = background -> {instance id: bool mask}, ids sorted."""
+def _check_finite(arr: np.ndarray, where) -> None:
+    """A float label holding NaN or inf raises LabelError (a NaN would silently become some instance id)."""
+    if arr.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        if bad:
+            raise LabelError(f"label holds {bad} NaN or infinite values; labels must be finite numbers",
+                             where=where)
+
+
+def instance_masks(raw, *, where=None) -> dict[int, np.ndarray]:
+    """Instance label array (y, x) / (z, y, x) with 0 = background -> {instance id: bool mask}, ids sorted.
+    A float array holding NaN/inf raises LabelError naming ``where``."""
     arr = np.asarray(raw)
+    _check_finite(arr, where)
     if arr.dtype.kind == "f":
         arr = np.rint(arr).astype(np.int64)
     ids = np.unique(arr)
@@ -236,13 +247,15 @@ def decode_label(raw, rule: dict, *, where=None, allow_empty: bool = False) -> d
     allow_empty: return {} instead of raising when no listed label is present (one of several label files
            of a case may lack its label).
     Returns masks of the spatial shape ((y, x) or (z, y, x)); labels absent from the file are left out.
-    Raises LabelError for a malformed rule, an unlisted colour, an unclosed outline or an empty label.
+    Raises LabelError for a malformed rule, an unlisted colour, an unclosed outline, NaN/inf values or an
+    empty label.
     """
     if not isinstance(rule, dict) or "type" not in rule:
         raise LabelError(f"a label rule is a dict with a 'type' (one of {', '.join(RULE_TYPES)})", where=where)
     arr = np.asarray(raw)
     if arr.dtype.kind not in "biuf" or arr.size == 0:
         raise LabelError(f"label array of dtype {arr.dtype} and shape {arr.shape} cannot be decoded", where=where)
+    _check_finite(arr, where)
     kind = rule["type"]
     if kind == "values":
         out = _decode_values(arr, rule, where)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.errors import ImageReadError
-from samwidgets.io._common import check_numeric, wrap_read
+from samwidgets.io._common import check_numeric, check_spacing, check_voxel_count, wrap_read
 from samwidgets.io.image import Image
 
 
@@ -62,6 +62,7 @@ def read_nifti(path: Path, *, reorient: bool = False) -> Image:
     """
     img = _load_header(path, reorient=reorient)
     nd = _spatial_ndim(tuple(img.shape), path)
+    check_voxel_count(img.shape, path)  # from the header, before the voxels are read
     with wrap_read(path, "cannot read NIfTI voxels"):
         data = np.asanyarray(img.dataobj)
     array = check_numeric(_to_array_order(np.asarray(data), nd), path)
@@ -165,7 +166,7 @@ def open_nifti_volume(path: Path) -> Volume:
     img = _load_header(path, reorient=False, lazy=True)
     nd = _spatial_ndim(tuple(img.shape), path)
     shape = tuple(int(n) for n in img.shape[:nd])
-    zooms = tuple(float(z) for z in img.header.get_zooms()[:nd])
+    zooms = check_spacing(img.header.get_zooms()[:nd], path)
     if nd == 2:
         shape, zooms = shape + (1,), zooms + (1.0,)
     with wrap_read(path, "cannot read NIfTI header"):

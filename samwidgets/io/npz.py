@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.errors import ImageReadError
-from samwidgets.io._common import check_numeric, wrap_read
+from samwidgets.io._common import check_numeric, check_voxel_count, wrap_read
 from samwidgets.io.image import Image
 
 
@@ -23,9 +23,24 @@ def _open(path: Path):
         return np.load(str(path), allow_pickle=False)
 
 
+def _stored_shape(npz, key: str, path: Path) -> tuple[int, ...]:
+    """The shape in the ``.npy`` header of member ``key``, read without decompressing the array."""
+    from numpy.lib import format as npy
+
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    with wrap_read(path, f"cannot read the header of '{key}' in npz"):
+        with npz.zip.open(f"{key}.npy") as fh:
+            version = npy.read_magic(fh)
+            if version not in readers:
+                raise ImageReadError(f"npz '{key}' uses .npy format version {version}", where=path)
+            shape, _, _ = readers[version](fh)
+    return tuple(shape)
+
+
 def _get(npz, key: str, path: Path) -> np.ndarray:
     if key not in npz.files:
         raise ImageReadError(f"npz has no '{key}' array (keys: {', '.join(npz.files) or 'none'})", where=path)
+    check_voxel_count(_stored_shape(npz, key, path), path)  # before decompressing: no zip bomb
     with wrap_read(path, f"cannot read '{key}' from npz"):
         return np.asarray(npz[key])
 

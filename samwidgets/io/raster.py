@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.errors import ImageReadError
-from samwidgets.io._common import check_numeric, wrap_read
+from samwidgets.io._common import check_numeric, check_voxel_count, wrap_read
 from samwidgets.io.image import Image
 
 _PIL_TO_RGB = ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa")
@@ -27,7 +27,8 @@ def _read_pil(path: Path) -> np.ndarray:
     from PIL import Image as PILImage
 
     with wrap_read(path, "cannot read image"):
-        with PILImage.open(str(path)) as im:
+        with PILImage.open(str(path)) as im:  # lazy: only the header is read here
+            check_voxel_count((im.height, im.width, len(im.getbands())), path)
             im.load()
             mode = im.mode
             if mode in _PIL_TO_RGB:
@@ -51,6 +52,7 @@ def _read_tiff(path: Path) -> np.ndarray:
     with wrap_read(path, "cannot read TIFF"):
         with tifffile.TiffFile(str(path)) as tif:
             series = tif.series[0]
+            check_voxel_count(series.shape, path)  # from the IFD tags, before decoding
             axes = series.axes.upper()
             arr = np.asarray(series.asarray())
     # drop singleton axes (but never y or x), keeping the axes string in step

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 from samwidgets.errors import ImageReadError
-from samwidgets.io._common import as_path, detect_format
+from samwidgets.io._common import as_path, check_plane_size, check_spacing, detect_format
 from samwidgets.io.image import Image
 from samwidgets.io.nifti import Volume
 
@@ -33,9 +33,23 @@ def load_image(path: str | os.PathLike, *, reorient: bool = False,
     reorient: NIfTI only: reorient to the closest canonical (RAS+) orientation first. Off by default, so
               arrays match the CVPR24 npz files and MedSAM tools voxel for voxel.
     spacing:  override the spacing (array order, mm), e.g. for 2D rasters that carry none (default 1.0).
+
+    Refused with ImageReadError naming the file: anything but a regular file or folder (a FIFO never
+    blocks), images with more values than ``samwidgets.io._common.max_voxels()`` (2**28 by default, setting
+    ``SAMWIDGETS_MAX_VOXELS``; checked from the header before decoding for npz, PNG/JPEG/GIF/BMP, TIFF and
+    NIfTI), spacing that is NaN, infinite or <= 0 (from the file or ``spacing``), and a plane thinner than
+    2 pixels (e.g. 1 x N).
     """
     p = as_path(path)
-    kind = detect_format(p)
+    if spacing is not None:
+        spacing = check_spacing(spacing, p)
+    image = _read(p, detect_format(p), reorient=reorient, spacing=spacing)
+    check_plane_size(image.array.shape, len(image.spacing), p)
+    check_spacing(image.spacing, p)
+    return image
+
+
+def _read(p, kind: str, *, reorient: bool, spacing) -> Image:
     if kind == "raster":
         from samwidgets.io.raster import read_raster
 

@@ -110,10 +110,9 @@ def test_previous_logits_can_be_fed_back(backend):
 
 BAD_PROMPTS = {
     "none": {},
-    "box outside": {"box_xyxy": [10, 10, 441.5, 100]},
-    "negative box": {"box_xyxy": [-3, 10, 50, 100]},
+    "box outside": {"box_xyxy": [441.5, 10, 500, 100]},
+    "negative box": {"box_xyxy": [-30, 10, -3, 100]},
     "inverted box": {"box_xyxy": [100, 10, 50, 100]},
-    "empty box": {"box_xyxy": [50, 10, 50, 100]},
     "box shape": {"box_xyxy": [1, 2, 3]},
     "nan box": {"box_xyxy": [np.nan, 1, 20, 20]},
     "point outside": {"points_xy": [[10.0, 330.0]], "point_labels": [1]},
@@ -130,6 +129,17 @@ BAD_PROMPTS = {
 def test_bad_prompts_raise_prompt_error(backend, case):
     with pytest.raises(PromptError):
         backend.predictor.decode(backend.embedding, **BAD_PROMPTS[case])
+
+
+def test_partly_outside_box_is_clipped_and_a_one_pixel_wide_box_decodes(backend):
+    """checks.check_boxes: a box partly outside the image is clipped (as documented), and x_min == x_max
+    (the inclusive box of an object one pixel wide, issue 12 section 6) is a valid prompt."""
+    h, w = backend.embedding.original_size
+    inside = backend.predictor.decode(backend.embedding, box_xyxy=[0, 10, w, 100])
+    beyond = backend.predictor.decode(backend.embedding, box_xyxy=[-30, 10, w + 40.5, 100])
+    assert np.array_equal(inside.masks, beyond.masks) and np.array_equal(inside.logits, beyond.logits)
+    thin = backend.predictor.decode(backend.embedding, box_xyxy=[50, 10, 50, 100])
+    assert thin.masks.shape == inside.masks.shape and np.isfinite(thin.logits).all()
 
 
 def test_embedding_of_another_model_is_refused(backend):

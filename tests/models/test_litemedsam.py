@@ -253,8 +253,8 @@ def test_bad_images_raise_input_error(litemedsam, image):
 
 
 @pytest.mark.parametrize("prompt, match", [
-    ({"box_xyxy": [10, 10, 600, 100]}, "outside"),
-    ({"box_xyxy": [-5, 10, 100, 100]}, "outside"),
+    ({"box_xyxy": [600, 10, 700, 100]}, "wholly outside"),
+    ({"box_xyxy": [-50, 10, -5, 100]}, "wholly outside"),
     ({"box_xyxy": [100, 100, 50, 200]}, "inverted"),
     ({"box_xyxy": [1, 2, 3]}, "box"),
     ({"points_xy": [[600, 10]], "point_labels": [1]}, "outside"),

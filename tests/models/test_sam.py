@@ -153,7 +153,7 @@ def test_cached_disk_round_trip_gives_exactly_the_same_logits(sam_b):
 def test_bad_inputs_raise_typed_errors(sam_b):
     pred = sam_b.predictor
     with pytest.raises(PromptError):
-        pred.decode(sam_b.embedding, box_xyxy=[10, 10, 500, 50])  # beyond W = 440
+        pred.decode(sam_b.embedding, box_xyxy=[450, 10, 500, 50])  # wholly beyond W = 440
     with pytest.raises(PromptError):
         pred.decode(sam_b.embedding, points_xy=[[1.0, 2.0]])  # labels missing
     with pytest.raises(InputError):

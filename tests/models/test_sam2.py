@@ -167,4 +167,4 @@ def test_video_propagation_runs_both_ways_on_a_ct_volume(tmp_path_factory, share
     with pytest.raises(PromptError):
         prop.propagate(vol, z=5, box_xyxy=[30, 20, 80, 60])
     with pytest.raises(PromptError):
-        prop.propagate(vol, box_xyxy=[30, 20, 180, 60])
+        prop.propagate(vol, box_xyxy=[130, 20, 180, 60])  # wholly beyond W = 110
