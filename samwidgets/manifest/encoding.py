@@ -118,33 +118,57 @@ def _snap(c: np.ndarray) -> list[int]:
     return [int(v) for v in out]
 
 
-def _colour_rule(colour_files: list[tuple[Path, np.ndarray]], palette: bool) -> Encoding:
+def _colour_stats(colour_files) -> tuple[dict, dict, dict]:
+    """(pixel count per colour, interior count per colour, {32-level bin: [interior count, r, g, b sums]})
+    over every plane of every file; colours are packed 0xRRGGBB."""
     counts: dict[int, int] = {}
     interior: dict[int, int] = {}
+    bins: dict[int, list] = {}
     for _, rgb in colour_files:
         planes = rgb.reshape((-1,) + rgb.shape[-3:]) if rgb.ndim == 4 else rgb[None]
         for plane in planes:
             p = plane[..., :3].astype(np.int64)
             packed = (p[..., 0] << 16) | (p[..., 1] << 8) | p[..., 2]
-            u, c = np.unique(packed, return_counts=True)
-            for k, v in zip(u.tolist(), c.tolist()):
-                counts[k] = counts.get(k, 0) + v
-            u, c = np.unique(packed[_interior(packed)], return_counts=True)
-            for k, v in zip(u.tolist(), c.tolist()):
-                interior[k] = interior.get(k, 0) + v
+            for store, values in ((counts, packed), (interior, packed[_interior(packed)])):
+                u, c = np.unique(values, return_counts=True)
+                for k, v in zip(u.tolist(), c.tolist()):
+                    store[k] = store.get(k, 0) + v
+            q = p >> 5  # JPEG noise breaks exact interiors; 32-level bins keep them
+            qpacked = (q[..., 0] << 6) | (q[..., 1] << 3) | q[..., 2]
+            inner = _interior(qpacked)
+            qv = qpacked[inner]
+            n = np.bincount(qv, minlength=512)
+            sums = [np.bincount(qv, weights=p[..., ch][inner], minlength=512) for ch in range(3)]
+            for b in np.flatnonzero(n).tolist():
+                entry = bins.setdefault(b, [0, 0.0, 0.0, 0.0])
+                entry[0] += int(n[b])
+                for ch in range(3):
+                    entry[ch + 1] += float(sums[ch][b])
+    return counts, interior, bins
+
+
+def _centres(interior: dict, bins: dict) -> list[np.ndarray]:
+    """Class colours: exact colours with interior pixels first, then (for JPEG-noisy masks) the mean colour
+    of 32-level bins with interior pixels unless it is a mix of the colours already found."""
+    centres: list[np.ndarray] = []
+    exact = sorted(((n, k) for k, n in interior.items() if n >= MIN_INTERIOR), reverse=True)
+    for _, k in exact:
+        c = np.array([(k >> 16) & 255, (k >> 8) & 255, k & 255], dtype=np.float64)
+        if all(np.linalg.norm(c - q) >= CENTRE_SEPARATION for q in centres):
+            centres.append(c)
+    for n, r, g, b in sorted((v for v in bins.values() if v[0] >= MIN_INTERIOR), reverse=True):
+        c = np.array([r, g, b], dtype=np.float64) / n
+        if all(np.linalg.norm(c - q) >= CENTRE_SEPARATION for q in centres) and (
+                len(centres) < 2 or hull_distance(c[None], np.array(centres))[0] > CENTRE_SEPARATION / 2):
+            centres.append(np.rint(c))
+    return centres
+
+
+def _colour_rule(colour_files: list[tuple[Path, np.ndarray]], palette: bool) -> Encoding:
+    counts, interior, bins = _colour_stats(colour_files)
     keys = np.array(sorted(counts), dtype=np.int64)
     colours = np.stack([(keys >> 16) & 255, (keys >> 8) & 255, keys & 255], axis=1).astype(np.float64)
-    if palette and len(keys) <= 32:
-        centres = list(colours)
-    else:
-        order = sorted(keys.tolist(), key=lambda k: -interior.get(k, 0))
-        centres = []
-        for k in order:
-            if interior.get(k, 0) < MIN_INTERIOR:
-                break
-            c = np.array([(k >> 16) & 255, (k >> 8) & 255, k & 255], dtype=np.float64)
-            if all(np.linalg.norm(c - q) >= CENTRE_SEPARATION for q in centres):
-                centres.append(c)
+    centres = list(colours) if palette and len(keys) <= 32 else _centres(interior, bins)
     centres_arr = np.array([_snap(c) for c in centres], dtype=np.float64)
     bg_index = int(np.argmin(np.linalg.norm(centres_arr, axis=1)))
     background = [int(v) for v in centres_arr[bg_index]]
@@ -237,9 +261,13 @@ def _holes(m: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _is_outline(m: np.ndarray) -> bool:
+    """A drawn outline: filling at least doubles it, mostly through one hole, and the line is thin (two
+    erosions leave less than a fifth of it; a thick ring such as a myocardium is a label, not an outline)."""
     holes, biggest = _holes(m)
     area = int((holes > 0).sum())
-    return area >= m.sum() and biggest >= 0.5 * area  # filling at least doubles it, mostly one hole
+    if area < m.sum() or biggest < 0.5 * area:
+        return False
+    return ndi.binary_erosion(m, iterations=2).sum() < 0.2 * m.sum()
 
 
 def _outline_close(masks: list[np.ndarray]) -> int | None:
