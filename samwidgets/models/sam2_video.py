@@ -162,7 +162,7 @@ def build_video(name: str = "sam2_t", *, checkpoint=None, device: str = "auto") 
     as the image predictor (missing / corrupt / wrong-architecture files raise CheckpointError).
     """
     spec = get_spec(name)
-    if spec.module != "sam2":
+    if spec.family != "sam2":
         raise ModelError(f"'{name}' is not a SAM2 model; video propagation needs sam2_t/s/b+/l", where=name)
     dev = resolve_device(device)
     _require_sam2(name)

@@ -18,7 +18,8 @@ def source(tmp_path, monkeypatch):
     src = tmp_path / "src" / "fake.pth"
     src.parent.mkdir()
     src.write_bytes(BODY)
-    spec = ModelSpec("fake", "sam", "build", "vit_b", "fake.pth", src.as_uri(), hashlib.sha256(BODY).hexdigest())
+    spec = ModelSpec(name="fake", family="sam", build=MODELS["sam_vit_b"].build, arch="vit_b", filename="fake.pth",
+                     url=src.as_uri(), sha256=hashlib.sha256(BODY).hexdigest())
     monkeypatch.setitem(MODELS, "fake", spec)
     return src
 

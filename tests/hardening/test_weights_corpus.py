@@ -55,7 +55,8 @@ def base():
 @pytest.fixture
 def model(monkeypatch):
     def register(url, sha=hashlib.sha256(BODY).hexdigest()):
-        monkeypatch.setitem(MODELS, "fake", ModelSpec("fake", "sam", "build", "vit_b", "fake.pth", url, sha))
+        monkeypatch.setitem(MODELS, "fake", ModelSpec(name="fake", family="sam", build=MODELS["sam_vit_b"].build,
+                                                        arch="vit_b", filename="fake.pth", url=url, sha256=sha))
     return register
 
 

@@ -166,7 +166,7 @@ def test_large_sam_variants_map_to_their_architectures():
     nets = {}
     for name, (depth, width) in expect.items():
         spec = get_spec(name)
-        assert spec.module == "sam"
+        assert spec.family == "sam"
         with torch.device("meta"):
             nets[name] = build_network(spec.arch)
         enc = nets[name].image_encoder

@@ -73,7 +73,8 @@ def fake_model(monkeypatch, server):
     base, _ = server
 
     def register(path="/ok", sha=SHA, name="fake"):
-        spec = ModelSpec(name, "sam", "build", "vit_b", f"{name}.pth", f"{base}{path}", sha, "test double")
+        spec = ModelSpec(name=name, family="sam", build=MODELS["sam_vit_b"].build, arch="vit_b", filename=f"{name}.pth",
+                         url=f"{base}{path}", sha256=sha, description="test double")
         monkeypatch.setitem(MODELS, name, spec)
         return spec
 
