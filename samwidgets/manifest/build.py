@@ -13,16 +13,23 @@ matched by the ``image`` pattern:
 - ``{name}``: the full file name,
 - ``{parent}``: the name of the folder holding the file,
 - ``{relparent}``: that folder relative to ``root`` (``.`` for ``root`` itself).
+
+No attribute or index access, widths of at most 255 (:func:`samwidgets.manifest.bounds.check_template`).
+Every image, label and field-of-view file must lie inside ``root`` once symbolic links are resolved, unless
+the manifest sets ``allow_outside_root: true``; ``cases_glob`` patterns must be relative
+(:mod:`samwidgets.manifest.bounds`). A spacing override must be finite and > 0.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from samwidgets.errors import ManifestError
+from samwidgets.manifest.bounds import OPT_IN_KEY, RootGuard, check_pattern, check_template, lookup_problem
 from samwidgets.paths import repo_root
 
 SHARED_DATA_VAR = "SAMWIDGETS_SHARED_DATA"
@@ -95,6 +102,7 @@ def stem_number(stem: str) -> str:
 
 def fill_template(template: str, image: Path, root: Path) -> str:
     """A ``cases_glob`` template (``id``, ``label``) filled with the fields of ``image`` under ``root``."""
+    check_template(template)
     rel = image.parent.relative_to(root) if image.parent != root else Path(".")
     stem = file_stem(image)
     fields = {"stem": stem, "name": image.name, "parent": image.parent.name,
@@ -120,8 +128,8 @@ def _fill_labels(label, image: Path, root: Path):
             else {**item, "file": fill_template(item["file"], image, root)} for item in label]
 
 
-def _label_files(entry: dict[str, Any], root: Path, rule: dict | None, key: str, where: str
-                 ) -> tuple[list[LabelFile], list[str]]:
+def _label_files(entry: dict[str, Any], root: Path, rule: dict | None, key: str, where: str,
+                 guard: RootGuard) -> tuple[list[LabelFile], list[str]]:
     """The label files of a case entry (``label``: a path, a list of paths or {file, rule, key}) and the
     problems with them (missing file, no rule, bad rule)."""
     label = entry.get("label")
@@ -131,8 +139,7 @@ def _label_files(entry: dict[str, Any], root: Path, rule: dict | None, key: str,
         spec = {"file": item} if isinstance(item, str) else item
         path = root / spec["file"]
         own = spec.get("rule", rule)
-        if not path.exists():
-            problems.append(f"{where}: label file not found: {path}")
+        problems.extend(_file_problems(path, "label file", where, guard))
         if own is None:
             problems.append(f"{where}: has a label file but no label rule ('label:' in the manifest, "
                             "'label_rule:' in the case, or 'rule:' beside the file)")
@@ -146,14 +153,29 @@ def _label_files(entry: dict[str, Any], root: Path, rule: dict | None, key: str,
     return files, problems
 
 
+def _file_problems(path: Path, what: str, where: str, guard: RootGuard) -> list[str]:
+    """A missing or unlookable file (e.g. a name too long), or one outside the root: problem lines."""
+    missing = lookup_problem(path)
+    if missing:
+        return [f"{where}: {what} {missing}: {path}"]
+    outside = guard.problem(path, what, where)
+    return [outside] if outside else []
+
+
 def _expand_glob(entry: dict[str, Any], index: int, root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The case entries one ``cases_glob`` entry stands for (sorted by image path), and its problems."""
     where = f"cases_glob[{index}]"
     pattern = entry["image"]
+    bad = [p for p in (check_pattern(x) for x in [pattern, *entry.get("exclude", [])]) if p]
+    if bad:
+        return [], [f"{where}: {bad[0]}"]
     excluded = set()
-    for ex in entry.get("exclude", []):
-        excluded.update(p.resolve() for p in root.glob(ex))
-    images = sorted(p for p in root.glob(pattern) if p.is_file() and p.resolve() not in excluded)
+    try:
+        for ex in entry.get("exclude", []):
+            excluded.update(p.resolve() for p in root.glob(ex))
+        images = sorted(p for p in root.glob(pattern) if p.is_file() and p.resolve() not in excluded)
+    except (OSError, ValueError, NotImplementedError) as exc:
+        return [], [f"{where}: cannot expand '{pattern}': {exc}"]
     if not images:
         return [], [f"{where}: no file under {root} matches '{pattern}'"]
     cases, problems = [], []
@@ -218,6 +240,7 @@ def build_records(data: dict[str, Any], manifest_path: Path, *, skip: set[int] |
     if not root.is_dir():
         hint = f" (set {SHARED_DATA_VAR})" if SHARED_DATA_VAR in str(data["root"]) else ""
         return [], [f"manifest: root folder not found: {root}{hint}"]
+    guard = RootGuard(root, allow=data.get(OPT_IN_KEY) is True)
 
     entries: list[dict[str, Any]] = []
     for i, case in enumerate(data.get("cases") or []):
@@ -244,18 +267,19 @@ def build_records(data: dict[str, Any], manifest_path: Path, *, skip: set[int] |
         merged = {k: entry.get(k, defaults[k]) for k in OVERRIDE_KEYS}
         n_problems = len(problems)
         image = root / entry["image"]
-        if not image.exists():
-            problems.append(f"{where}: image file not found: {image}")
+        problems.extend(_file_problems(image, "image file", where, guard))
         rule = merged["label_rule"]
         key = merged["label_key"] or "gts"
-        files, file_problems = _label_files(entry, root, rule, key, where)
+        files, file_problems = _label_files(entry, root, rule, key, where, guard)
         problems.extend(file_problems)
         if not files and rule is not None:
             rule = _normalise_rule(rule)
         fov = root / entry["fov"] if entry.get("fov") else None
-        if fov is not None and not fov.exists():
-            problems.append(f"{where}: field-of-view file not found: {fov}")
+        if fov is not None:
+            problems.extend(_file_problems(fov, "field-of-view file", where, guard))
         spacing = tuple(float(s) for s in merged["spacing"]) if merged["spacing"] else None
+        if spacing is not None and not all(math.isfinite(v) and v > 0 for v in spacing):
+            problems.append(f"{where}: spacing {spacing} must be finite and > 0 (mm)")
         if spacing is not None and merged["dims"] is not None and len(spacing) != merged["dims"]:
             problems.append(f"{where}: spacing {spacing} has {len(spacing)} values but dims is {merged['dims']}")
         records.append({

@@ -11,6 +11,7 @@ examples in ``data_manifests/README.md``)::
     citation: "Al-Dhabyani W. et al. Dataset of breast ultrasound images. Data in Brief 28 (2020)"
     source: https://...               # optional
     root: ${SAMWIDGETS_SHARED_DATA}/ultrasound_breast/...   # or a path relative to this file's folder
+    allow_outside_root: false         # optional: true lets case files lie outside root (default: refused)
     preset: percentile                # a name of samwidgets.io.apply_preset
     dims: 2                           # optional: spatial dimensions every image must have (2 or 3)
     label: {type: colours, labels: {benign: [0, 255, 0]}, background: [0, 0, 0], max_distance: 60}
@@ -26,7 +27,9 @@ examples in ``data_manifests/README.md``)::
 Every case (and every ``cases_glob`` entry) may override dataset, modality, anatomy, preset, label_rule,
 label_key, spacing, dims, licence and citation (a case's ``label`` is its label file, hence ``label_rule``).
 ``${SAMWIDGETS_SHARED_DATA}`` in ``root`` defaults to the
-``shared/data`` folder beside the repository; the environment variable overrides it.
+``shared/data`` folder beside the repository; the environment variable overrides it. Bounds (file size,
+YAML nesting and aliases, template widths, glob patterns, files leaving ``root`` after resolving links,
+finite spacing) are in :mod:`samwidgets.manifest.bounds`.
 
 Arrays follow the io layer: images (z, y, x[, 3]) or (y, x[, 3]) in file order; label masks are boolean
 with the image's spatial shape (z, y, x) or (y, x). This module never imports torch or ipywidgets.
@@ -43,6 +46,7 @@ import numpy as np
 import yaml
 
 from samwidgets.errors import LabelError, ManifestError
+from samwidgets.manifest.bounds import load_yaml, read_manifest_text
 from samwidgets.manifest.build import build_records
 from samwidgets.manifest.check import check_case
 from samwidgets.paths import repo_root
@@ -244,16 +248,12 @@ def resolve_manifest_path(path: str | Path) -> Path:
 
 
 def read_manifest_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a manifest file; ManifestError if it is missing, unreadable or not valid YAML."""
+    """Parse a manifest file; ManifestError if it is missing, not a regular file, unreadable, not valid
+    YAML, or beyond the bounds of :mod:`samwidgets.manifest.bounds` (size, nesting, alias expansion)."""
     path = resolve_manifest_path(path)
-    if not path.is_file():
-        raise ManifestError("manifest file not found", where=path)
+    text = read_manifest_text(path)  # regular file, size-capped
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"cannot read manifest: {exc}", where=path) from exc
-    try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, path)  # nesting and alias expansion bounded
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

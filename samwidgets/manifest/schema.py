@@ -150,6 +150,8 @@ MANIFEST_SCHEMA: dict[str, Any] = {
         "source": _TEXT,
         "description": _TEXT,
         "root": _TEXT,
+        # image/label/fov paths may leave root (after resolving links) only when this is true
+        "allow_outside_root": {"type": "boolean"},
         "preset": _TEXT,
         "dims": {"enum": [2, 3]},
         "label": LABEL_RULE,
