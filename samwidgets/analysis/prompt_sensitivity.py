@@ -56,10 +56,12 @@ def objects_to_map(df: pd.DataFrame, *, per_modality: int = 3, protocol: str = "
     return d.groupby("modality", sort=True).head(int(per_modality)).reset_index(drop=True)
 
 
-def sensitivity_items(rows: pd.DataFrame, *, n_per_side: int = 12, device: str = "cpu", cache_dir=None,
-                      predictors: dict | None = None, rng: np.random.Generator, progress=None) -> list[SensitivityItem]:
-    """Click-robustness map (click alone) + box and box+centre-click scores for each row's object (one slice).
-    A row that cannot be mapped (no image, box-only model, a decode error) keeps a ``note``."""
+def sensitivity_items(rows: pd.DataFrame, *, n_per_side: int = 12, with_box: bool = False, device: str = "cpu",
+                      cache_dir=None, predictors: dict | None = None, rng: np.random.Generator,
+                      progress=None) -> list[SensitivityItem]:
+    """Click-robustness map (a click alone, or with the tight box when ``with_box``) + the box and
+    box+centre-click scores for each row's object (one slice). A row that cannot be mapped (no image,
+    box-only model, a decode error) keeps a ``note``."""
     predictors = {} if predictors is None else predictors
     out = []
     for item in build_items(rows, replay=False, device=device, cache_dir=cache_dir, cache_panels=False):
@@ -74,7 +76,7 @@ def sensitivity_items(rows: pd.DataFrame, *, n_per_side: int = 12, device: str =
                 predictors[model] = _load_predictor(model, device=device, cache_dir=cache_dir)
             pred = predictors[model]
             emb = pred.encode(item.image)
-            s.map = click_map(pred, emb, item.gt, n_per_side=n_per_side, rng=rng)
+            s.map = click_map(pred, emb, item.gt, n_per_side=n_per_side, with_box=with_box, rng=rng)
             box = box_from_mask(item.gt)
             centre = np.asarray(s.map.summary["centre_xy"], float)
             s.box_score = float(decode_scores(pred, emb, item.gt, boxes_xyxy=box[None])[0])
@@ -106,8 +108,11 @@ def _pct(value) -> str:
 
 
 def plot_click_maps(items: list[SensitivityItem], *, ncols: int = 4, panel_size: float = 3.2) -> Figure:
-    """Each object: its slice (grey), the map as a heat overlay (Dice of one click there, red 0 .. green 1),
-    the ground-truth contour (white), the distance-transform centre (o) and the best click (*), one colour bar."""
+    """Each object: its slice (grey), the map as a heat overlay (Dice of one click there, with the box when the
+    map was made with it; red 0 .. green 1), the ground-truth contour (white), the box (yellow, if any), the
+    distance-transform centre (o) and the best click (*), one colour bar."""
+    from matplotlib.patches import Rectangle
+
     shown = [s for s in items if s.map is not None] or items[:1]
     n = max(1, len(shown))
     ncols = max(1, min(ncols, n))
@@ -133,6 +138,9 @@ def plot_click_maps(items: list[SensitivityItem], *, ncols: int = 4, panel_size:
                          interpolation="nearest")
         ax.contour(np.arange(x0, x1), np.arange(y0, y1), gt[crop].astype(float), levels=[0.5], colors="white",
                    linewidths=0.9)
+        if m.box_xyxy is not None:
+            bx0, by0, bx1, by1 = map(float, m.box_xyxy)
+            ax.add_patch(Rectangle((bx0, by0), bx1 - bx0, by1 - by0, fill=False, edgecolor="yellow", lw=1.0))
         cx, cy = m.summary["centre_xy"]
         ax.plot(cx, cy, "o", mfc="none", mec="cyan", ms=7, mew=1.5)
         if "best_xy" in m.summary:
@@ -142,7 +150,8 @@ def plot_click_maps(items: list[SensitivityItem], *, ncols: int = 4, panel_size:
                      f"safe {_pct(m.summary['safe_share'])} · centre {m.summary['centre_score']:.2f} · "
                      f"box {s.box_score:.2f} → +click {s.box_click_score:.2f}", fontsize=7)
     if heat is not None:
-        fig.colorbar(heat, ax=list(axes), shrink=0.6, label="Dice of one positive click")
+        label = "Dice of one positive click" + (" + the box" if shown[0].map.box_xyxy is not None else "")
+        fig.colorbar(heat, ax=list(axes), shrink=0.6, label=label)
     return fig
 
 

@@ -133,5 +133,6 @@ def test_prompt_sensitivity(first_report, session_cache, tmp_path):
                         objects_per_modality=1, box_curves=1, results=str(first_report.results))
     text = _text(html)
     assert "Safe click area per modality" in text and "tight box lowers Dice by more than" in text
-    assert _images(html) >= 4  # gallery maps, safe-click distribution, box + click, one box-curve figure
+    assert "The same maps with the box" in text
+    assert _images(html) >= 5  # maps alone and with the box, safe-click distribution, box + click, box curves
     assert "No gallery case could be mapped" not in text
