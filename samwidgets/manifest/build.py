@@ -110,6 +110,22 @@ def fill_template(template: str, image: Path, root: Path) -> str:
     return template.format_map(fields)
 
 
+def similar_name(path: Path) -> str:
+    """For a missing file: " (did you mean NAME?)" naming the most similar file of its folder (a typo,
+    another extension, another case), " (no folder F)" when the folder is missing too, else ""."""
+    import difflib
+
+    folder = path.parent
+    try:
+        if not folder.is_dir():
+            return f" (no folder {folder})"
+        names = [p.name for p in sorted(folder.iterdir())[:5000]]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 class LabelFile(NamedTuple):
     """One label file of a case: its path, the rule decoding it and the npz array holding it."""
 
@@ -157,7 +173,7 @@ def _file_problems(path: Path, what: str, where: str, guard: RootGuard) -> list[
     """A missing or unlookable file (e.g. a name too long), or one outside the root: problem lines."""
     missing = lookup_problem(path)
     if missing:
-        return [f"{where}: {what} {missing}: {path}"]
+        return [f"{where}: {what} {missing}: {path}{similar_name(path) if missing == 'not found' else ''}"]
     outside = guard.problem(path, what, where)
     return [outside] if outside else []
 

@@ -38,6 +38,7 @@ with the image's spatial shape (z, y, x) or (y, x). This module never imports to
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -294,7 +295,9 @@ def _collect(path: Path) -> tuple[dict[str, Any] | None, list[Case], list[str], 
         where = rec.pop("where")
         is_bad = rec.pop("bad")
         if presets is not None and rec["preset"] not in presets:
-            problems.append(f"{where}: unknown preset '{rec['preset']}' (known: {', '.join(sorted(presets))})")
+            close = difflib.get_close_matches(str(rec["preset"]), sorted(presets), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            problems.append(f"{where}: unknown preset '{rec['preset']}' (known: {', '.join(sorted(presets))}{hint})")
             is_bad = True
         case = Case(manifest=path.resolve(), **rec)
         cases.append(case)

@@ -140,6 +140,21 @@ def _express(root: Path, group: Group, all_images: list[PurePosixPath]) -> None:
     group.glob, group.exclude, group.id_template = pattern, [globlib.escape(str(e)) for e in extra], id_template
 
 
+def _prefix_names(groups: list[Group]) -> None:
+    """With several label sets per image, colour and value labels are named '<set>_<label>' so that two
+    sets never share a name (a shared name would be decoded as one label, their union)."""
+    for group in groups:
+        sets = [s for s in group.sets if s.role == "label"]
+        if len(sets) < 2:
+            continue
+        for s in sets:
+            rule = s.encoding.rule
+            if rule["type"] == "values" and not all(str(n).startswith(s.name) for n in rule["labels"].values()):
+                rule["labels"] = {v: f"{s.name}_{n}" for v, n in rule["labels"].items()}
+            elif rule["type"] == "colours" and not all(str(n).startswith(s.name) for n in rule["labels"]):
+                rule["labels"] = {f"{s.name}_{n}": c for n, c in rule["labels"].items()}
+
+
 def _mark_fov(groups: list[Group]) -> None:
     for group in groups:
         if len(group.sets) < 2:
@@ -173,6 +188,7 @@ def plan_folder(folder: str | Path) -> Plan:
         group.labels_of = {i: [per_image[i][t] for t in templates] for i in images}
         groups.append(group)
     _mark_fov(groups)
+    _prefix_names(groups)
     all_images = sorted(per_image)
     for group in groups:
         _express(root, group, all_images)

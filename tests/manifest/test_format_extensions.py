@@ -157,3 +157,33 @@ cases_glob: {image: "*.png", label: "{stem}.png", fov: "{stem}_fov.png"}
     assert schema_problems(data) == []
     data["label"] = {"type": "values", "labels": {1: "disc", 2: ["disc", "cup"]}}
     assert schema_problems(data) == []
+
+
+def test_missing_files_and_presets_come_with_a_suggestion(folder):
+    path = _write(folder / "m.yaml", """\
+    cases:
+      - {id: a, image: images/a.PNG, label: axon/a.jpg, label_rule: {type: threshold, threshold: 127, name: x},
+         preset: percentil}
+    """)
+    text = "\n".join(validate_manifest(path, load=False))
+    assert "image file not found" in text and "(did you mean a.png?)" in text, text
+    assert "label file not found" in text and "axon/a.jpg (did you mean a.png?)" in text, text
+    assert "unknown preset 'percentil'" in text and "did you mean 'percentile'?" in text, text
+
+
+def test_init_names_labels_of_several_colour_sets_apart(tmp_path):
+    """Two colour label sets per image: their labels get the set's name so they never merge."""
+    from samwidgets.manifest.init import init_manifest
+
+    img = np.zeros((24, 24, 3), np.uint8)
+    for stem in ("c1", "c2"):
+        _png(tmp_path / "images" / f"{stem}.png", img)
+        for part, box in (("vessels", (2, 10)), ("lesions", (12, 20))):
+            mask = np.zeros((24, 24, 3), np.uint8)
+            mask[box[0]:box[1], box[0]:box[1]] = (255, 0, 0)
+            _png(tmp_path / "masks" / f"{stem}_{part}.png", mask)
+    written, _ = init_manifest(tmp_path, tmp_path / "out.yaml")
+    assert validate_manifest(written) == [], written.read_text()
+    labels = load_manifest(written).case("c1").load_labels()
+    assert set(labels) == {"vessels_red", "lesions_red"}, written.read_text()
+    assert labels["vessels_red"][5, 5] and not labels["vessels_red"][15, 15]
