@@ -66,7 +66,8 @@ def fit_group(part: pd.DataFrame, *, metric: str = "dice", threshold: float = 0.
     """Fit and cross-validate the model on one group's factor rows (see the module docstring).
 
     Runs with one OpenMP / BLAS thread: on a shared CPU, threads spinning against each other made a fit
-    ten times slower than a single thread."""
+    hundreds of times slower than a single thread."""
+    import sklearn.ensemble  # noqa: F401  (load its OpenMP runtime first: limits apply to loaded libraries)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
