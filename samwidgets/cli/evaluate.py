@@ -3,7 +3,9 @@
     samwidgets evaluate --manifest data_manifests/sample.yaml --model litemedsam \\
         --protocol box --protocol point_iterative:9 --out results.parquet
 
-A thin wrapper over :func:`samwidgets.evaluation.run_sweep`; a rerun with the same ``--out`` resumes.
+A thin wrapper over :func:`samwidgets.evaluation.run_sweep`; a rerun with the same ``--out`` resumes. It
+prints the number of error rows; when no row was scored (every row an error or skipped) it prints a one-line
+summary with the first error on stderr and exits 1.
 ``--workers N`` runs the (case, model) units on a local Dask cluster of N worker processes, ``--scheduler
 ADDRESS`` on a running Dask cluster; without either the sweep runs in this process. The table is the same.
 """
@@ -11,6 +13,7 @@ ADDRESS`` on a running Dask cluster; without either the sweep runs in this proce
 from __future__ import annotations
 
 import argparse
+import sys
 
 from samwidgets.evaluation.protocols import PROTOCOLS
 
@@ -73,6 +76,9 @@ def run(args) -> int:
     done = table[table.error == ""]
     n_err = int((table.failure_type == "error").sum())
     print(f"wrote {len(table)} rows to {args.out} ({n_err} error rows)")
+    if not len(done):
+        print(f"samwidgets evaluate: error: {_nothing_scored(table)}", file=sys.stderr)
+        return 1
     if len(done):
         last = done.loc[done.groupby(["model", "protocol", "case", "label", "slice"]).step.idxmax()]
         summary = last.groupby(["model", "protocol"]).dice.agg(["mean", "count"])
@@ -80,3 +86,14 @@ def run(args) -> int:
         for (model, protocol), r in summary.iterrows():
             print(f"  {model:<14} {protocol:<22} {r['mean']:.4f}  (n={int(r['count'])})")
     return 0
+
+
+def _nothing_scored(table) -> str:
+    """One line saying that no row was scored, with the counts and the first error row's case and reason."""
+    if not len(table):
+        return "no rows were produced (no case had a label?)"
+    failed = table[table.error != ""]
+    first = failed.iloc[0]
+    n_err = int((table.failure_type == "error").sum())
+    return (f"all {len(table)} rows failed ({n_err} errors, {len(table) - n_err} skipped); first: "
+            f"{first['case']} {first['protocol']}: {str(first['error']).splitlines()[0][:200]}")
