@@ -91,7 +91,9 @@ def noc_objects(df: pd.DataFrame, *, thresholds=NOC_THRESHOLDS) -> pd.DataFrame:
         for t in thresholds:
             row[f"noc@{round(t * 100):d}"] = noc(ious, t, max_clicks=max_clicks)
         out.append(row)
-    return pd.DataFrame(out)
+    cols = [*OBJECT_KEYS, "clicks", "iou_1", "iou_final", "seconds_per_click",
+            *(f"noc@{round(t * 100):d}" for t in thresholds)]
+    return pd.DataFrame(out, columns=cols)
 
 
 def noc_table(df: pd.DataFrame, *, by=("modality", "model", "protocol"), thresholds=NOC_THRESHOLDS) -> pd.DataFrame:
@@ -100,6 +102,8 @@ def noc_table(df: pd.DataFrame, *, by=("modality", "model", "protocol"), thresho
     by = list(by)
     rows = []
     objs = noc_objects(df, thresholds=thresholds)
+    if objs.empty:
+        return pd.DataFrame(columns=[*by, "objects"])
     for group, part in objs.groupby(by, dropna=False, sort=True):
         group = group if isinstance(group, tuple) else (group,)
         n = int(part["clicks"].max())

@@ -59,6 +59,12 @@ def test_noc_objects_and_table(table):
     assert per_mod.loc["CT", "NoC@85"] == 3 and per_mod.loc["MR", "≥20@90"] == 1
 
 
+def test_tables_without_interactive_rows_are_empty(table):
+    other = table.assign(protocol="box")
+    assert noc_table(other).empty and noc_objects(other).empty and "noc@85" in noc_objects(other).columns
+    assert cvpr25_table(other, rng=np.random.default_rng(0)).empty and cvpr25_objects(other).empty
+
+
 def test_clicks_legend_carries_the_auc(table):
     curve = clicks_curve(table[table.protocol == "cvpr25_points"], rng=np.random.default_rng(0), n_boot=10)
     fig = plots.plot_clicks(curve)
