@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from samwidgets.errors import ManifestError, SamwidgetsError
 from samwidgets.io import load_label_array
 from samwidgets.io._common import detect_format
 from samwidgets.io.labels import hull_distance
@@ -337,9 +338,14 @@ def _grey_rule(greys: list[np.ndarray], name: str) -> Encoding:
 
 
 def _read(paths: list[Path], key: str) -> tuple[list, list]:
+    """(colour files, grey files) as (path, array); files that cannot be read are left out here (``manifest
+    validate`` names them with the reader's reason)."""
     colour_files, greys = [], []
     for p in paths:
-        raw = load_label_array(p, key=key)
+        try:
+            raw = load_label_array(p, key=key)
+        except SamwidgetsError:
+            continue
         grey = _as_grey(raw, p)
         if grey is None:
             colour_files.append((p, raw))
@@ -355,6 +361,8 @@ def detect_encoding(paths: list[Path], *, name: str = "foreground", key: str = "
     (see the module docstring). Raises the reader's ImageReadError for an unreadable file.
     """
     paths = list(paths)
+    if not paths:
+        raise ManifestError("no label file to analyse")
     three_d = any(detect_format(p) in ("nifti", "npz", "itk") for p in paths[:1])
     chosen = _sample(paths, MAX_FILES_3D if three_d else MAX_GREY_FILES)
     colour_files, greys = _read(chosen, key)
@@ -367,4 +375,6 @@ def detect_encoding(paths: list[Path], *, name: str = "foreground", key: str = "
         # grey files of a colour set (only black, or only a white class) count with their grey as a colour
         colour_files += [(p, np.repeat(g[..., None], 3, axis=-1)) for p, g in greys if g.ndim == 2]
         return _colour_rule(colour_files, palette)
+    if not greys:
+        raise ManifestError(f"none of the {len(chosen)} label file(s) read can be decoded", where=chosen[0].parent)
     return _grey_rule([g for _, g in greys], name)

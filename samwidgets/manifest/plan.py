@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from samwidgets.errors import ManifestError
+from samwidgets.errors import ManifestError, SamwidgetsError
 from samwidgets.io import load_image
 from samwidgets.manifest.build import file_stem, fill_template
 from samwidgets.manifest.encoding import Encoding, detect_encoding
@@ -165,6 +165,18 @@ def _mark_fov(groups: list[Group]) -> None:
             fov[0].role = "fov"
 
 
+def _first_readable(root: Path, groups: list[Group]):
+    """The first image that can be read (for the modality and preset guess); ManifestError if none."""
+    error = None
+    for group in groups:
+        for image in group.images[:20]:
+            try:
+                return load_image(root / image)
+            except SamwidgetsError as exc:
+                error = exc
+    raise ManifestError(f"no image can be read ({error})", where=root)
+
+
 def plan_folder(folder: str | Path) -> Plan:
     """Scan ``folder`` and plan its manifest; ManifestError when no image has a label file."""
     root = Path(folder).expanduser().resolve()
@@ -192,7 +204,7 @@ def plan_folder(folder: str | Path) -> Plan:
     all_images = sorted(per_image)
     for group in groups:
         _express(root, group, all_images)
-    first = load_image(root / groups[0].images[0])
+    first = _first_readable(root, groups)
     guess = guess_modality(root, [i.name for i in all_images], first)
     notes = []
     if pairing.unpaired_images:

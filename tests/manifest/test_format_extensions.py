@@ -187,3 +187,18 @@ def test_init_names_labels_of_several_colour_sets_apart(tmp_path):
     labels = load_manifest(written).case("c1").load_labels()
     assert set(labels) == {"vessels_red", "lesions_red"}, written.read_text()
     assert labels["vessels_red"][5, 5] and not labels["vessels_red"][15, 15]
+
+
+def test_init_skips_unreadable_files_and_validate_names_them(tmp_path):
+    from samwidgets.manifest.init import init_manifest
+
+    mask = np.zeros((20, 30), np.uint8)
+    mask[4:9, 4:9] = 255
+    for stem in ("a", "b", "c"):
+        _png(tmp_path / "images" / f"{stem}.png", np.full((20, 30), 90))
+        _png(tmp_path / "masks" / f"{stem}.png", mask)
+    (tmp_path / "masks" / "c.png").write_bytes(b"\x89PNG truncated")
+    written, plan = init_manifest(tmp_path, tmp_path / "out.yaml")
+    assert plan.groups[0].sets[0].encoding.rule == {"type": "threshold", "threshold": 127, "name": "foreground"}
+    problems = validate_manifest(written)
+    assert len(problems) == 1 and "case 'c'" in problems[0] and "c.png" in problems[0], problems
