@@ -158,3 +158,135 @@ def test_click_and_box_on_canvas_draw_a_mask(tmp_path, monkeypatch):
     assert _cyan_fraction(before, probe) < 0.05, "lesion pixels already cyan before any prompt"
     assert _cyan_fraction(after, probe) > 0.8, "the prediction overlay did not reach the canvas"
     assert dice > 0.5, f"box + point on the lesion should segment it; status says {final!r}"
+
+
+CT_MANIFEST = "ct_lesion_3d.yaml"
+CT_CASE = "CT_Lesion_000015_01_01_103-115_raw_hu"
+
+
+def _shot(page, name: str) -> np.ndarray:
+    from PIL import Image as PILImage
+
+    path = ARTIFACTS / f"ct3d-{name}.png"
+    page.screenshot(path=str(path))
+    return np.asarray(PILImage.open(path).convert("RGB"))
+
+
+def _wait_text(page, pattern: str, *, timeout: float) -> str:
+    """Text of the first widget HTML matching ``pattern`` (polled)."""
+    deadline = time.monotonic() + timeout
+    loc = page.locator(".widget-html-content", has_text=re.compile(pattern))
+    while time.monotonic() < deadline:
+        if loc.count():
+            return loc.first.inner_text()
+        time.sleep(0.25)
+    texts = page.locator(".widget-html-content").all_inner_texts()
+    raise AssertionError(f"no widget text matched {pattern!r}; seen {texts!r}")
+
+
+def test_3d_ct_wheel_box_accept_propagate_save(tmp_path, monkeypatch):
+    """A raw-HU CT lesion volume: wheel two slices down, box the lesion, accept, propagate, save; the NIfTI
+    on disk has the source's shape and geometry and no empty slice inside the propagated range."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from samwidgets.manifest import find_case
+
+    manifest = REPO / "data_manifests" / CT_MANIFEST
+    try:
+        case = find_case(manifest, CT_CASE)
+        image = case.load_raw_image()
+        gt = case.load_labels(image=image)["lesion"]
+    except Exception as exc:  # noqa: BLE001 - the shared data are missing on this machine
+        if harness.IN_CI:
+            pytest.fail(f"required in CI: the shared CT case cannot be read ({exc})")
+        pytest.skip(f"the shared CT case cannot be read: {exc}")
+    chromium = harness.ensure_chromium()
+    if chromium is None:
+        reason = "Debian chromium is not installed and cannot be installed here (needs root and apt-get)"
+        if harness.IN_CI:
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+    import nibabel as nib
+    import papermill
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "lab"
+    root.mkdir()
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "explore.ipynb"), str(root / "explore_ct.ipynb"), prepare_only=True,
+        kernel_name="python3", parameters={"manifest": str(manifest), "case_id": CT_CASE, "model": "litemedsam",
+                                           "device": "cpu"})
+    n, h, w = gt.shape
+    z_start = n // 2
+    z = z_start + 2
+    ys, xs = np.nonzero(gt[z])
+    with harness.jupyterlab(root, log_path=ARTIFACTS / "jupyter-server-ct3d.log") as (url, token):
+        with playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=harness.CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page.goto(f"{url}/lab/tree/explore_ct.ipynb?token={token}", timeout=90_000)
+                page.wait_for_selector(".jp-Notebook", timeout=90_000)
+                time.sleep(2)
+                if page.locator(".jp-Dialog").count():
+                    page.keyboard.press("Enter")
+                page.click("text=Run", timeout=15_000)
+                page.click("text=Run All Cells", timeout=15_000)
+                _wait_status(page, r"^prompts: 0 \| Dice —", timeout=180)
+                canvas = page.locator(".jp-OutputArea canvas").last
+                canvas.wait_for(timeout=30_000)
+                canvas.scroll_into_view_if_needed()
+                time.sleep(1.5)
+                bb = canvas.bounding_box()
+                scale = bb["width"] / w
+
+                def page_xy(x, y):
+                    return bb["x"] + x * scale, bb["y"] + y * scale
+
+                _wait_text(page, rf"slice {z_start + 1}/{n} · embedding: ready", timeout=240)
+                _shot(page, "1-opened")
+                page.mouse.move(*page_xy(w / 2, h / 2))
+                for _ in range(2):
+                    page.mouse.wheel(0, 100)
+                    time.sleep(0.6)
+                _wait_text(page, rf"slice {z + 1}/{n} · embedding: ready", timeout=240)
+                _shot(page, "2-wheel-scrolled")
+                x0, y0 = page_xy(max(xs.min() - 3, 0), max(ys.min() - 3, 0))
+                x1, y1 = page_xy(min(xs.max() + 4, w - 1), min(ys.max() + 4, h - 1))
+                page.mouse.move(x0, y0)
+                page.mouse.down()
+                for t in np.linspace(0, 1, 8)[1:]:
+                    page.mouse.move(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t)
+                page.mouse.up()
+                boxed = _wait_status(page, r"^prompts: 1 \| Dice \d", timeout=120)
+                time.sleep(1.0)
+                _shot(page, "3-box")
+                page.get_by_role("button", name="accept", exact=True).click()
+                _wait_text(page, rf"accepted \d+ px as 'lesion' on slice {z + 1}/{n}", timeout=60)
+                _shot(page, "4-accepted")
+                page.get_by_role("button", name="propagate", exact=True).click()
+                propagated = _wait_text(page, r"propagated 'lesion' from slice", timeout=600)
+                time.sleep(1.0)
+                _shot(page, "5-propagated")
+                page.get_by_role("button", name="save", exact=True).click()
+                saved_msg = _wait_text(page, r"^saved ", timeout=60)
+                _shot(page, "6-saved")
+            finally:
+                browser.close()
+
+    print(f"after the box: {boxed!r}; {propagated!r}; {saved_msg!r}")
+    dice = float(re.search(r"Dice (\d\.\d+)", boxed).group(1))
+    assert dice > 0.7, f"a box around the lesion should segment it; status says {boxed!r}"
+    out = root / f"{CT_CASE}_labels.nii.gz"
+    assert out.exists(), f"{out} was not written ({saved_msg!r})"
+    src, saved = nib.load(str(case.image)), nib.load(str(out))
+    assert saved.shape == src.shape and np.allclose(saved.affine, src.affine)
+    labels = np.asarray(saved.dataobj).transpose(2, 1, 0)        # back to the array's (z, y, x) order
+    assert labels.shape == gt.shape
+    filled = np.flatnonzero(labels.reshape(n, -1).any(axis=1))
+    lo, hi = int(filled.min()), int(filled.max())
+    assert lo < z < hi, f"propagation wrote no neighbour of slice {z + 1}: {filled + 1}"
+    assert len(filled) == hi - lo + 1, f"an empty slice inside the propagated range {lo + 1}..{hi + 1}: {filled + 1}"
+    assert f"to {len(filled) - 1} slices" in propagated      # the message counts what was written
+    inside = gt[lo:hi + 1].reshape(hi - lo + 1, -1).any(axis=1)
+    assert inside.all(), "the propagated range runs past the lesion"
