@@ -120,8 +120,12 @@ class Painter:
 class _Batch:
     def __enter__(self):
         _DRAW_LOCK.acquire()
-        self._hold = hold_canvas()
-        self._hold.__enter__()
+        try:
+            self._hold = hold_canvas()
+            self._hold.__enter__()
+        except BaseException:
+            _DRAW_LOCK.release()
+            raise
 
     def __exit__(self, *exc):
         try:

@@ -110,16 +110,19 @@ class Embedder:
         emb = self.peek(z)
         if emb is not None:
             return emb
-        with self._lock:
-            event = self._events.get(z)
-        if event is not None:
-            event.wait()
-            emb = self.peek(z)
-            if emb is not None:
-                return emb
-            err = self.error(z)
-            if err is not None:
-                raise err
+        while True:
+            with self._lock:
+                event = self._events.get(z)
+            if event is None:
+                break
+            if event.wait(1.0):   # re-check every second: a cancelled or dropped encode never strands us
+                break
+        emb = self.peek(z)
+        if emb is not None:
+            return emb
+        err = self.error(z)
+        if err is not None:
+            raise err
         return self._encode(z)
 
     def prefetch(self, z: int, radius: int) -> None:
@@ -168,5 +171,13 @@ class Embedder:
                 pass
 
     def close(self) -> None:
+        """Stop the worker: queued encodes are dropped and anyone waiting for them goes on."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            for fut in self._pending.values():
+                fut.cancel()
+            self._pending.clear()
+            events, self._events = list(self._events.values()), {}
+        for event in events:
+            event.set()

@@ -136,9 +136,16 @@ class Session:
         self.view_state.update(message=Message(str(text), level, until))
 
     def _publish(self, *, cause: str = "", **extra) -> None:
-        """Recompute what the view shows of the current slice and update ``view_state`` once."""
+        """Recompute what the view shows of the current slice and update ``view_state`` once.
+
+        Publishes are serialised by the session lock (the embedding thread publishes too), and each reads
+        the slice shown at that moment, so a slow publish for an earlier slice never overwrites a newer one."""
         if self._replaying:
             return
+        with self._lock:
+            self._publish_locked(cause, extra)
+
+    def _publish_locked(self, cause: str, extra: dict) -> None:
         z = self.z
         msg = self.view_state.message
         if cause and msg.text and (msg.until == cause or (cause == "slice" and msg.until == "prompt")):
@@ -288,8 +295,15 @@ class Session:
 
         wait=False returns None instead of waiting for a background embedding."""
         z = self.z if z is None else int(z)
+        self._await_embedding(z, wait)
         with self._lock:
             return self.predictions.prediction(z, self.state_of(z), self.embedder, wait=wait)
+
+    def _await_embedding(self, z: int, wait: bool) -> None:
+        """Wait for slice z's background embedding WITHOUT holding the session lock (the embedding thread
+        publishes through the session when it finishes)."""
+        if wait and self.embedder.background and not self.state_of(z).empty:
+            self.embedder.get(z)
 
     @property
     def candidates(self) -> list[float]:
@@ -303,6 +317,7 @@ class Session:
 
     def select(self, index: int) -> None:
         """Choose candidate ``index`` of the current slice's multimask prediction."""
+        self._await_embedding(self.z, True)
         with self._lock:
             self.predictions.select(self.z, self.state, int(index), self.embedder, where=self.source or "image")
             self._record("select", slice=self.z, index=int(index))
@@ -310,6 +325,7 @@ class Session:
 
     def mask_of(self, z: int, *, wait: bool = True) -> np.ndarray | None:
         """bool (H, W) mask of slice z (all False without prompts); None when wait=False and not ready."""
+        self._await_embedding(int(z), wait)
         with self._lock:
             return self.predictions.mask(int(z), self.state_of(z), self.embedder, wait=wait)
 

@@ -192,3 +192,29 @@ def test_closing_a_viewer_frees_a_model_it_loaded_but_not_a_shared_one(monkeypat
     w = SliceViewer(np.zeros((3, 20, 20), np.uint8), model=shared, background=False, autosave_dir=None)
     w.close()
     assert w.session.predictor is shared
+
+
+def test_a_slow_publish_from_the_embedding_thread_never_takes_the_view_back_a_slice():
+    import time
+
+    class Slow(FakePredictor):
+        def encode(self, image):
+            time.sleep(0.3)
+            return super().encode(image)
+
+        def decode(self, emb, **kw):
+            time.sleep(0.5 if kw.get("box_xyxy") is not None else 0.0)
+            return super().decode(emb, **kw)
+
+    v = SliceViewer(np.zeros((9, 64, 80), np.uint8), model=Slow(), background=True, prefetch=0, canvas_size=160,
+                    autosave_dir=None)
+    s = v.session
+    s.wait(10)
+    v.set_slice(5)
+    s.box(10, 10, 40, 40)             # slice 6 is still embedding: decoded when the embedding is ready
+    time.sleep(0.45)                  # the embedding thread is now publishing (a slow decode)
+    v.set_slice(6)                    # the user scrolls on meanwhile
+    s.wait(10)
+    time.sleep(0.8)
+    assert s.z == 6 and s.view_state.z == 6 and v.ui.slider.value == 7
+    s.close()
