@@ -451,6 +451,11 @@ class Session:
         if self.everything.pop(self.z, None) is not None:
             self._publish()
 
+    # -- long tasks -----------------------------------------------------------------------------
+    def set_busy(self, text: str, progress: float = 0.0) -> None:
+        """Report a long task's state to the view ("" when done)."""
+        self.view_state.update(busy=str(text), progress=float(progress))
+
     # -- prompt log, files, autosave -----------------------------------------------------------
     def _record(self, op: str, **event) -> None:
         self.log.record(op, **event)

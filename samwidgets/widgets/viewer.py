@@ -29,6 +29,7 @@ from samwidgets.errors import InputError, SamwidgetsError
 from samwidgets.widgets import render
 from samwidgets.widgets.controls import build_controls, layout, legend_html
 from samwidgets.widgets.drawing import Painter, escape_html
+from samwidgets.widgets.heatmap import HeatMaps, click_robustness, colour_bar_html, heat_object
 from samwidgets.widgets.observable import slice_label
 from samwidgets.widgets.session import Session
 from samwidgets.widgets.sources import open_source
@@ -102,7 +103,7 @@ class SliceViewer(W.VBox):
         super().__init__(layout(self.canvas, self.ui, is_3d=s.is_3d))
         self.background = bool(background)
         self.tasks = TaskRunner(background=self.background, say=self.show_message)
-        self.heatmap = None         # the click-robustness map part, made on first use (heatmap.py)
+        self.heatmaps = HeatMaps()  # click-robustness maps computed so far (heatmap.py)
         self._wire()
         s.view_state.observe(self._on_state)
         self.redraw()
@@ -187,9 +188,49 @@ class SliceViewer(W.VBox):
         self._update_side()
 
     def heat_rgba(self, z: int):
-        """The click-robustness heat overlay of slice z (RGBA (H, W, 4)) when shown, else None."""
-        heat = getattr(self, "heatmap", None)
-        return heat.rgba(z) if heat is not None and self.ui.heat.value else None
+        """The click-robustness heat overlay of slice z (RGBA (H, W, 4)) when shown and computed, else None."""
+        if not self.ui.heat.value:
+            return None
+        try:
+            key, _ = heat_object(self.session, z)
+        except SamwidgetsError:
+            return None
+        entry = self.heatmaps.get(z, key)
+        return None if entry is None else entry.rgba
+
+    @_guarded
+    def toggle_heat(self, on: bool) -> None:
+        """Show (computing it in the background, with progress, cancellable) or hide the click-robustness
+        map of the current object (heatmap.py)."""
+        ui, s = self.ui, self.session
+        if not on:
+            ui.heat_bar.value, ui.heat_cancel.layout.display = "", "none"
+            self.redraw("overlay")
+            return
+        z = s.z
+        key, _ = heat_object(s, z)
+        entry = self.heatmaps.get(z, key)
+        if entry is not None:
+            ui.heat_bar.value = colour_bar_html(entry.summary, complete=entry.complete)
+            self.redraw("overlay")
+            return
+
+        def work(cancelled):
+            ui.heat_cancel.layout.display = ""
+            try:
+                cm = click_robustness(s, z, rng=np.random.default_rng(0), cancel=cancelled,
+                                        progress=lambda d, t: s.set_busy(f"click robustness {100 * d // max(t, 1)} %",
+                                                                         d / max(t, 1)))
+            finally:
+                s.set_busy("")
+                ui.heat_cancel.layout.display = "none"
+            done = self.heatmaps.store(z, key, cm)
+            ui.heat_bar.value = colour_bar_html(done.summary, complete=done.complete)
+            self.redraw("overlay")
+            what = "cancelled: partial map" if not done.complete else "done"
+            return f"click-robustness map of the {key[1]} on {slice_label(z, s.n_slices)}: {what}"
+
+        self.tasks.start(f"computing the click-robustness map on {slice_label(z, s.n_slices)}…", work)
 
     def _update_side(self) -> None:
         s, st, ui = self.session, self.session.view_state, self.ui
