@@ -6,17 +6,23 @@ them:
 
 - grey (or RGB with equal channels) with one foreground value 1: ``values {1: name}``; one value v > 1
   (0/255 masks): ``threshold`` at (v - 1) // 2;
-- grey with a few clean integer values (every value a region of its own): ``values`` with one name each;
-  many values per file (more than 15 distinct per file, or values above 255): ``instances``;
-- grey with many values between a dark background and a bright foreground (JPEG noise, anti-aliasing):
-  ``threshold`` at 127 for 8-bit foregrounds, else half the most common foreground value;
-- a thresholded mask that is a closed outline (filling it adds at least twice its own area, most of it in
-  one hole): ``outline_fill``, with the smallest ``close`` (0-5) that closes every sampled outline;
+- grey with a few clean integer values (at least 30% of the pixels of the other values lie inside regions
+  of their value): ``values`` with one name each (up to 8 values); more distinct values per file than 15,
+  or values above 255: ``instances``;
+- grey where 90% of the foreground lies within 64 of the top value (JPEG noise, anti-aliasing, shaded 0/255
+  masks): ``threshold`` at 127 for 8-bit foregrounds, else half the most common bright value;
+- a thresholded mask that is a thin closed outline (filling it at least doubles it, mostly through one
+  hole, and two erosions leave under a fifth of the line): ``outline_fill``, with the smallest ``close``
+  (0-5) that closes every sampled outline;
 - colour: the class colours are the colours with "interior" pixels (pixels whose four neighbours have the
-  same colour) taken in order of interior count and at least 40 apart (anti-aliased edges and JPEG noise
-  have almost no interior pixels); a palette image lists its palette colours; the background is the class
-  colour nearest black; ``max_distance`` is the largest distance of any other colour from its nearest class
-  colour or mix of class colours (``blends``), rounded up, plus a margin of 5, at least 30.
+  same colour) taken in order of interior count and at least 40 apart (anti-aliased edges have almost no
+  interior pixels); for JPEG-noisy masks, whose flat regions are not exactly flat, the mean colour of each
+  32-level colour bin with interior pixels, unless it is a mix of colours already found; a palette image
+  lists its palette colours; the background is the class colour nearest black; ``max_distance`` is the
+  largest distance of any other colour from its nearest class colour or mix of class colours (``blends``),
+  rounded up, plus a margin of 5, at least 30;
+- a binary set whose every sampled mask covers at least 30% of its image as one solid region is marked
+  ``fov_like`` (a field of view when the images have another label set).
 
 Every detection returns the rule, one line saying what was seen, and what the user must confirm.
 """
