@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.errors import ImageReadError, MissingExtraError
-from samwidgets.io._common import check_numeric, wrap_read
+from samwidgets.io._common import check_numeric, check_voxel_count, wrap_read
 from samwidgets.io.image import Image
 
 
@@ -96,6 +96,14 @@ def _geometry(datasets, path: Path):
     return order, (dz, ps[0], ps[1]), affine
 
 
+def _check_size(datasets, path: Path) -> None:
+    """The voxel limit, from Rows x Columns x SamplesPerPixel x NumberOfFrames before any pixel is decoded."""
+    with wrap_read(path, "cannot read DICOM image size"):
+        total = sum(int(getattr(ds, "NumberOfFrames", 1) or 1) * int(ds.Rows) * int(ds.Columns)
+                    * int(getattr(ds, "SamplesPerPixel", 1) or 1) for ds in datasets)
+    check_voxel_count((total,), path)
+
+
 def read_dicom(path: Path) -> Image:
     """Read a DICOM series directory (z, y, x) or one DICOM file ((y, x) or multi-frame (z, y, x))."""
     pydicom = _pydicom(path)
@@ -121,6 +129,7 @@ def read_dicom(path: Path) -> Image:
     if len(series) > 1:
         raise ImageReadError(f"directory mixes {len(series)} DICOM series; put each series in its own folder",
                              where=path)
+    _check_size(datasets, path)
     planes = [_pixels(ds, path) for ds in datasets]
     shapes = {p.shape for p in planes}
     if len(shapes) > 1:

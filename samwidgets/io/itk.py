@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.errors import ImageReadError, MissingExtraError
-from samwidgets.io._common import check_numeric, wrap_read
+from samwidgets.io._common import check_numeric, check_voxel_count, wrap_read
 from samwidgets.io.image import Image
 
 def _sitk(path: Path):
@@ -36,7 +36,11 @@ def _read(path: Path):
     sitk = _sitk(path)
     with wrap_read(path, "cannot read ITK image"):
         try:
-            return sitk.ReadImage(str(path))
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(str(path))
+            reader.ReadImageInformation()  # the header only: the voxel limit is checked before decoding
+            check_voxel_count(tuple(reader.GetSize()) + (reader.GetNumberOfComponents(),), path)
+            return reader.Execute()
         except _library_error(sitk) as exc:  # ITK's messages are long C++ traces: keep the first line
             first = str(exc).strip().splitlines()
             raise ImageReadError(f"cannot read ITK image: {first[-1] if first else type(exc).__name__}",

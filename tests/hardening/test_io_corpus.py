@@ -151,3 +151,20 @@ def test_a_float_ground_truth_with_nan_is_a_label_error(rule):
     assert info.value.where == "case-7"
     with pytest.raises(LabelError, match="NaN"):
         instance_masks(gt, where="case-7")
+
+
+def test_the_voxel_limit_is_checked_from_itk_and_dicom_headers(tmp_path, monkeypatch):
+    sitk = pytest.importorskip("SimpleITK")
+    pytest.importorskip("pydicom")
+    from tests.io.io_samples import write_dicom_series
+
+    mha = tmp_path / "vol.mha"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((10, 20, 30), np.int16)), str(mha))
+    series = tmp_path / "series"
+    series.mkdir()
+    write_dicom_series(series, np.zeros((4, 20, 30), np.int16))
+    assert load_image(mha).array.shape == (10, 20, 30) and load_image(series).array.shape == (4, 20, 30)
+    monkeypatch.setenv(MAX_VOXELS_ENV, "1000")
+    for path in (mha, series):
+        with pytest.raises(ImageReadError, match="more than the limit of 1,000"):
+            load_image(path)
