@@ -1,7 +1,9 @@
 """The architecture's rules of the house, checked: imports point down, and the headless core stays light.
 
-Layers, bottom to top: errors/atomic -> io, prompts, masks, metrics, manifest -> models -> evaluation ->
-widgets, analysis -> reports, cli. A module may import its own layer or lower ones only.
+Layers, bottom to top (architecture.md): the base (errors, atomic, paths, lru; the package root) ->
+io, prompts, masks, metrics, manifest -> models -> evaluation -> analysis -> widgets -> reports -> cli.
+:data:`ALLOWED` states, for every package and top-level module, which others it may import; anything not
+listed is an upward (or sideways) import and fails the test. A new package must add its row.
 """
 
 from __future__ import annotations
@@ -15,23 +17,34 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "samwidgets"
 
-LAYER = {
-    "errors": 0, "atomic": 0, "paths": 0, "bootstrap": 0, "__init__": 0, "__main__": 9,
-    "io": 1, "prompts": 1, "metrics": 1, "manifest": 1, "masks": 1,
-    "models": 2,
-    "evaluation": 3,
-    "widgets": 4, "analysis": 4,
-    "reports": 5,
-    "cli": 6,
+BASE = {"__init__", "errors", "atomic", "paths", "lru"}
+CORE = BASE | {"io", "prompts", "masks", "metrics", "manifest"}
+#: package or top-level module -> what it may import (besides itself)
+ALLOWED: dict[str, set[str]] = {
+    "__init__": set(), "errors": set(), "atomic": {"errors"}, "paths": {"errors"}, "lru": set(),
+    "bootstrap": {"__init__", "paths"},  # standard library + paths only: runs before any install
+    "io": BASE,
+    "masks": BASE,
+    "metrics": BASE,
+    "prompts": BASE | {"masks"},
+    "manifest": BASE | {"io"},
+    "models": CORE,
+    "evaluation": CORE | {"models"},
+    "analysis": CORE | {"models", "evaluation"},
+    "widgets": CORE | {"models", "evaluation", "analysis"},
+    "reports": CORE | {"models", "evaluation", "analysis", "widgets"},
+    "cli": CORE | {"models", "evaluation", "analysis", "widgets", "reports"},
+    "__main__": {"cli"},
 }
 LIGHT = ["samwidgets.io", "samwidgets.prompts", "samwidgets.masks", "samwidgets.metrics", "samwidgets.manifest",
          "samwidgets.widgets.session"]
 HEAVY = ("torch", "ipywidgets", "ipycanvas")
 
 
-def _top(module_name: str) -> str:
-    parts = module_name.split(".")
-    return parts[1] if len(parts) > 1 else "__init__"
+def _owner(path: Path, pkg: Path) -> str:
+    """The package or top-level module a file belongs to ("__init__" for samwidgets/__init__.py)."""
+    rel = path.relative_to(pkg)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
 def _imports(path: Path):
@@ -43,20 +56,41 @@ def _imports(path: Path):
             yield from (alias.name for alias in node.names)
 
 
-def test_imports_point_down():
+def _target(name: str) -> str | None:
+    if name == "samwidgets":
+        return "__init__"
+    return name.split(".")[1] if name.startswith("samwidgets.") else None
+
+
+def upward_imports(pkg: Path = PKG) -> list[str]:
+    """Every import of a samwidgets package or module that :data:`ALLOWED` does not grant, and every
+    package or module that has no row in it."""
     wrong = []
-    for path in sorted(PKG.rglob("*.py")):
-        rel = path.relative_to(PKG.parent).with_suffix("")
-        here = _top(".".join(rel.parts))
-        if here == "__init__" and path.parent != PKG:
+    for path in sorted(pkg.rglob("*.py")):
+        here = _owner(path, pkg)
+        if here not in ALLOWED:
+            wrong.append(f"{path.relative_to(pkg)}: '{here}' has no row in ALLOWED (state which layers it may import)")
             continue
         for name in _imports(path):
-            if not name.startswith("samwidgets.") or here not in LAYER:
-                continue
-            there = _top(name)
-            if there in LAYER and LAYER[there] > LAYER[here]:
-                wrong.append(f"{rel} imports {name}")
+            there = _target(name)
+            if there is not None and there != here and there not in ALLOWED[here]:
+                wrong.append(f"{path.relative_to(pkg)} imports {name} ({here} may import {sorted(ALLOWED[here])})")
+    return wrong
+
+
+def test_imports_point_down():
+    wrong = upward_imports()
     assert wrong == [], "\n".join(wrong)
+
+
+def test_an_upward_import_is_caught(tmp_path):
+    """The rule can fail: io importing models, and a package nobody placed, are both reported."""
+    (tmp_path / "io").mkdir()
+    (tmp_path / "io" / "bad.py").write_text("from samwidgets.models import load\nimport samwidgets.errors\n")
+    (tmp_path / "newpkg").mkdir()
+    (tmp_path / "newpkg" / "x.py").write_text("")
+    wrong = upward_imports(tmp_path)
+    assert len(wrong) == 2 and "io/bad.py imports samwidgets.models" in wrong[0] and "newpkg" in wrong[1]
 
 
 @pytest.mark.parametrize("module", LIGHT)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from samwidgets.analysis.panel_cache import load_panel, panel_path, save_panel
+from samwidgets.analysis.panel_cache import load_panel, manifest_digests, panel_path, save_panel
 from samwidgets.analysis.results import parse_prompt_log
 from samwidgets.evaluation.table import case_for_row
 from samwidgets.prompts.volume import box3d_from_mask, middle_slice
@@ -100,11 +100,11 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
     predictors = {} if predictors is None else predictors
     cases: dict = {}
     manifests: dict = {}
+    digests = manifest_digests()
     items = []
     for i, (_, row) in enumerate(rows.iterrows()):
         item = GalleryItem(row=row, z=max(int(row["slice"]), 0), index=i)
-        log = parse_prompt_log(row.get("prompt_log"))
-        cached_at = panel_path(cache_dir, row, replay=replay) if cache_panels else None
+        cached_at = panel_path(cache_dir, row, replay=replay, digests=digests) if cache_panels else None
         panel = load_panel(cached_at) if cached_at is not None else None
         if panel is not None:
             item.z, item.image, item.gt, item.pred = panel["z"], panel["image"], panel["gt"], panel["pred"]
@@ -115,23 +115,9 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
             key = (str(row["manifest"]), str(row["dataset"]), str(row["case"]))
             if key not in cases:  # each manifest read and validated once
                 cases[key] = case_for_row(row, manifests=manifests).load()
-            image, labels = cases[key]
-            gt = np.asarray(_find_label(labels, row["label"]), bool)
-            item.z = display_slice(row, gt if image.is_3d else None)
-            item.image = np.asarray(image.slice2d(item.z))
-            item.gt = gt[item.z] if image.is_3d else gt
-            log_z = log.get("slice")
-            item.prompts = list(log.get("prompts") or [])
-            if image.is_3d and log_z is not None and int(log_z) >= 0 and int(log_z) != item.z:
-                item.prompts = []
-                item.note = f"mask propagated from slice {int(log_z)}: not replayed"
-            elif replay and item.prompts:
-                model = str(row["model"])
-                if model not in predictors:
-                    predictors[model] = _load_predictor(model, device=device, cache_dir=cache_dir)
-                item.pred = replay_mask(predictors[model], item.image, item.prompts)
-                if "microsam" in str(row["protocol"]):
-                    item.note = "replayed without logit feedback"
+            _fill_from_case(item, row, *cases[key])
+            if replay and item.prompts and not item.note:
+                _replay_item(item, row, predictors, device=device, cache_dir=cache_dir)
             if cached_at is not None:
                 save_panel(cached_at, z=item.z, image=item.image, gt=item.gt, pred=item.pred,
                            prompts=item.prompts, note=item.note)
@@ -139,6 +125,38 @@ def build_items(rows: pd.DataFrame, *, replay: bool = True, device: str = "cpu",
             item.note = f"cannot show: {exc}"
         items.append(item)
     return items
+
+
+def _fill_from_case(item: GalleryItem, row, image, labels: dict) -> None:
+    """The displayed slice, its image and ground truth, and the prompts of the row's log; a 3D row whose
+    prompts were on another slice (propagation) keeps no prompts and says so in ``note``."""
+    log = parse_prompt_log(row.get("prompt_log"))
+    gt = np.asarray(_find_label(labels, row["label"]), bool)
+    item.z = display_slice(row, gt if image.is_3d else None)
+    item.image = np.asarray(image.slice2d(item.z))
+    item.gt = gt[item.z] if image.is_3d else gt
+    log_z = log.get("slice")
+    item.prompts = list(log.get("prompts") or [])
+    if image.is_3d and log_z is not None and int(log_z) >= 0 and int(log_z) != item.z:
+        item.prompts = []
+        item.note = f"mask propagated from slice {int(log_z)}: not replayed"
+
+
+def _replay_item(item: GalleryItem, row, predictors: dict, *, device: str, cache_dir) -> None:
+    """Re-decode the item's prompts with the row's model (built once per model into ``predictors``)."""
+    from samwidgets.errors import EvaluationError
+    from samwidgets.evaluation.protocols import parse_protocol
+
+    model = str(row["model"])
+    if model not in predictors:
+        predictors[model] = _load_predictor(model, device=device, cache_dir=cache_dir)
+    item.pred = replay_mask(predictors[model], item.image, item.prompts)
+    try:
+        feeds_logits = parse_protocol(str(row["protocol"])).spec.logits_option
+    except EvaluationError:
+        feeds_logits = False
+    if feeds_logits:
+        item.note = "replayed without logit feedback"
 
 
 def _load_predictor(model: str, *, device: str, cache_dir):

@@ -17,29 +17,34 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.atomic import atomic_write
+from samwidgets.lru import LRU
 
-_DIGESTS: dict[tuple, str] = {}
+
+def manifest_digests(maxsize: int = 64) -> LRU:
+    """A memo of manifest file digests for :func:`panel_path` (one gallery reads a few manifests, once each)."""
+    return LRU(maxsize=maxsize)
 
 
-def _file_digest(path: str) -> str:
+def _file_digest(path: str, digests: LRU | None) -> str:
     p = Path(path)
     try:
         st = p.stat()
     except OSError:
         return f"missing:{path}"
-    ident = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if ident not in _DIGESTS:
-        _DIGESTS[ident] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return _DIGESTS[ident]
+    compute = lambda: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    if digests is None:
+        return compute()
+    return digests.get_or_compute((str(p.resolve()), st.st_size, st.st_mtime_ns), compute)
 
 
-def panel_path(cache_dir, row, *, replay: bool) -> Path:
-    """Where the panel of results row ``row`` is cached under the cache root ``cache_dir``."""
+def panel_path(cache_dir, row, *, replay: bool, digests: LRU | None = None) -> Path:
+    """Where the panel of results row ``row`` is cached under the cache root ``cache_dir``. ``digests``
+    (:func:`manifest_digests`) memoises the manifest files' digests across rows; None hashes every time."""
     from samwidgets import __version__
     from samwidgets.paths import cache_root
 
     fields = [str(row[c]) for c in ("dataset", "case", "label", "slice", "model", "protocol", "prompt_log")]
-    ident = json.dumps([__version__, _file_digest(str(row["manifest"])), fields, bool(replay)])
+    ident = json.dumps([__version__, _file_digest(str(row["manifest"]), digests), fields, bool(replay)])
     key = hashlib.sha256(ident.encode()).hexdigest()
     return cache_root(cache_dir) / "panels" / key[:2] / f"{key}.npz"
 

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 from samwidgets.io.image import Image
 from samwidgets.io.labels import check_label_shape, decode_label, instance_masks
-from samwidgets.io.nifti import Volume
 from samwidgets.io.presets import PRESETS, Preset, apply_preset, percentile_normalise, window
-from samwidgets.io.readers import load_image, load_label_array, open_volume
+from samwidgets.io.readers import load_image, load_label_array
 from samwidgets.io.save import save_mask
 
 __all__ = [
     "Image",
     "PRESETS",
     "Preset",
-    "Volume",
     "apply_preset",
     "check_label_shape",
     "decode_label",
     "instance_masks",
     "load_image",
     "load_label_array",
-    "open_volume",
     "percentile_normalise",
     "save_mask",
     "window",

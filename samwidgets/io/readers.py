@@ -16,7 +16,6 @@ import numpy as np
 from samwidgets.errors import ImageReadError
 from samwidgets.io._common import as_path, check_plane_size, check_spacing, detect_format
 from samwidgets.io.image import Image
-from samwidgets.io.nifti import Volume
 
 
 def load_image(path: str | os.PathLike, *, reorient: bool = False,
@@ -112,20 +111,3 @@ def load_label_array(path: str | os.PathLike, *, key: str = "gts", reorient: boo
 
         return read_clip_labels(p)
     return load_image(p).array  # DICOM: read_dicom has already checked the values
-
-
-def open_volume(path: str | os.PathLike) -> Volume:
-    """A lazy (z, y, x) :class:`~samwidgets.io.nifti.Volume` for the viewer: ``.shape``, ``.spacing``,
-    ``.slice(z) -> (y, x)``. NIfTI slices are read one at a time through nibabel's proxy; other formats are
-    loaded once (a 2D image is one slice with z spacing 1.0)."""
-    p = as_path(path)
-    if detect_format(p) == "nifti":
-        from samwidgets.io.nifti import open_nifti_volume
-
-        return open_nifti_volume(p)
-    image = load_image(p)
-    if image.is_3d:
-        shape, spacing = image.array.shape[:3], image.spacing
-    else:
-        shape, spacing = (1,) + image.array.shape[:2], (1.0,) + tuple(image.spacing)
-    return Volume(p, image=image, affine=image.affine, shape=shape, spacing=spacing, dtype=image.array.dtype)

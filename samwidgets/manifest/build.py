@@ -249,7 +249,6 @@ def build_records(data: dict[str, Any], manifest_path: Path, *, skip: set[int] |
     (Path|None), preset, spacing (tuple|None), dims (2, 3 or None), licence, citation, where (how the
     case is named in problems).
     """
-    problems: list[str] = []
     root, err = expand_root(str(data["root"]), manifest_path.parent)
     if err:
         return [], [f"manifest: {err}"]
@@ -257,7 +256,29 @@ def build_records(data: dict[str, Any], manifest_path: Path, *, skip: set[int] |
         hint = f" (set {SHARED_DATA_VAR})" if SHARED_DATA_VAR in str(data["root"]) else ""
         return [], [f"manifest: root folder not found: {root}{hint}"]
     guard = RootGuard(root, allow=data.get(OPT_IN_KEY) is True)
+    entries, problems = _case_entries(data, root, skip)
+    defaults = {k: data.get(k) for k in OVERRIDE_KEYS}
+    defaults["label_rule"] = data.get("label")  # the manifest-level rule is called 'label'; cases override it
+    # with 'label_rule' because a case's 'label' is its label file
+    records: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
+    for entry in entries:
+        case_id = str(entry["id"])
+        if case_id in seen:
+            problems.append(f"case '{case_id}': duplicate case id ({entry['_from']} repeats {seen[case_id]})")
+            continue
+        seen[case_id] = entry["_from"]
+        record, record_problems = _case_record(entry, defaults, root, guard)
+        problems.extend(record_problems)
+        records.append(record)
+    if not records and not problems:
+        problems.append("manifest: no cases")
+    return records, problems
 
+
+def _case_entries(data: dict[str, Any], root: Path, skip) -> tuple[list[dict[str, Any]], list[str]]:
+    """The explicit ``cases`` (minus ``skip``) then every ``cases_glob`` expansion, each tagged with ``_from``."""
+    problems: list[str] = []
     entries: list[dict[str, Any]] = []
     for i, case in enumerate(data.get("cases") or []):
         if i not in skip:
@@ -267,56 +288,48 @@ def build_records(data: dict[str, Any], manifest_path: Path, *, skip: set[int] |
         expanded, glob_problems = _expand_glob(entry, i, root)
         entries.extend(expanded)
         problems.extend(glob_problems)
+    return entries, problems
 
-    defaults = {k: data.get(k) for k in OVERRIDE_KEYS}
-    defaults["label_rule"] = data.get("label")  # the manifest-level rule is called 'label'; cases override it
-    # with 'label_rule' because a case's 'label' is its label file
-    records: list[dict[str, Any]] = []
-    seen: dict[str, str] = {}
-    for entry in entries:
-        case_id = str(entry["id"])
-        where = f"case '{case_id}'"
-        if case_id in seen:
-            problems.append(f"{where}: duplicate case id ({entry['_from']} repeats {seen[case_id]})")
-            continue
-        seen[case_id] = entry["_from"]
-        merged = {k: entry.get(k, defaults[k]) for k in OVERRIDE_KEYS}
-        n_problems = len(problems)
-        image = root / entry["image"]
-        problems.extend(_file_problems(image, "image file", where, guard))
-        rule = merged["label_rule"]
-        key = merged["label_key"] or "gts"
-        files, file_problems = _label_files(entry, root, rule, key, where, guard)
-        problems.extend(file_problems)
-        if not files and rule is not None:
-            rule = _normalise_rule(rule)
-        fov = root / entry["fov"] if entry.get("fov") else None
-        if fov is not None:
-            problems.extend(_file_problems(fov, "field-of-view file", where, guard))
-        spacing = tuple(float(s) for s in merged["spacing"]) if merged["spacing"] else None
-        if spacing is not None and not all(math.isfinite(v) and v > 0 for v in spacing):
-            problems.append(f"{where}: spacing {spacing} must be finite and > 0 (mm)")
-        if spacing is not None and merged["dims"] is not None and len(spacing) != merged["dims"]:
-            problems.append(f"{where}: spacing {spacing} has {len(spacing)} values but dims is {merged['dims']}")
-        records.append({
-            "case_id": case_id,
-            "dataset": str(merged["dataset"]),
-            "modality": merged["modality"],
-            "anatomy": merged["anatomy"],
-            "image": image,
-            "label": files[0].path if files else None,
-            "label_rule": files[0].rule if files else (rule or {}),
-            "label_key": files[0].key if files else key,
-            "label_files": tuple(files),
-            "fov": fov,
-            "preset": merged["preset"],
-            "spacing": spacing,
-            "dims": merged["dims"],
-            "licence": merged["licence"],
-            "citation": merged["citation"],
-            "where": where,
-            "bad": len(problems) > n_problems,
-        })
-    if not records and not problems:
-        problems.append("manifest: no cases")
-    return records, problems
+
+def _case_record(entry: dict[str, Any], defaults: dict[str, Any], root: Path, guard
+                 ) -> tuple[dict[str, Any], list[str]]:
+    """One case's record (overrides merged over ``defaults``, files checked) and its problems."""
+    case_id = str(entry["id"])
+    where = f"case '{case_id}'"
+    merged = {k: entry.get(k, defaults[k]) for k in OVERRIDE_KEYS}
+    image = root / entry["image"]
+    problems = list(_file_problems(image, "image file", where, guard))
+    rule = merged["label_rule"]
+    key = merged["label_key"] or "gts"
+    files, file_problems = _label_files(entry, root, rule, key, where, guard)
+    problems.extend(file_problems)
+    if not files and rule is not None:
+        rule = _normalise_rule(rule)
+    fov = root / entry["fov"] if entry.get("fov") else None
+    if fov is not None:
+        problems.extend(_file_problems(fov, "field-of-view file", where, guard))
+    spacing = tuple(float(s) for s in merged["spacing"]) if merged["spacing"] else None
+    if spacing is not None and not all(math.isfinite(v) and v > 0 for v in spacing):
+        problems.append(f"{where}: spacing {spacing} must be finite and > 0 (mm)")
+    if spacing is not None and merged["dims"] is not None and len(spacing) != merged["dims"]:
+        problems.append(f"{where}: spacing {spacing} has {len(spacing)} values but dims is {merged['dims']}")
+    record = {
+        "case_id": case_id,
+        "dataset": str(merged["dataset"]),
+        "modality": merged["modality"],
+        "anatomy": merged["anatomy"],
+        "image": image,
+        "label": files[0].path if files else None,
+        "label_rule": files[0].rule if files else (rule or {}),
+        "label_key": files[0].key if files else key,
+        "label_files": tuple(files),
+        "fov": fov,
+        "preset": merged["preset"],
+        "spacing": spacing,
+        "dims": merged["dims"],
+        "licence": merged["licence"],
+        "citation": merged["citation"],
+        "where": where,
+        "bad": bool(problems),
+    }
+    return record, problems

@@ -27,11 +27,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from samwidgets.errors import CheckpointError
+from samwidgets.lru import LRU
 from samwidgets.models.weights import WEIGHTS_ENV, read_sidecar, weights_dir
 from samwidgets.models.weights import file_sha256 as _hash_file
 
 _MAX_NAMED = 5  # how many offending keys an error message names
-_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+#: checkpoint digests by (resolved path, size, mtime_ns): a few checkpoints are loaded per process, each
+#: hashed once (a SAM ViT-H file takes seconds); bounded to the last 32 files
+CHECKPOINT_DIGESTS = LRU(maxsize=32)
 
 
 def resolve_checkpoint(spec, checkpoint: str | os.PathLike | None = None) -> Path:
@@ -127,16 +130,14 @@ def apply_state_dict(module, state_dict: Mapping[str, Any], *, where: object | N
         raise CheckpointError(f"checkpoint could not be loaded: {exc}", where=where) from exc
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 hex digest of a file, memoised by (resolved path, size, mtime_ns)."""
+def file_sha256(path: str | os.PathLike, *, memo: LRU | None = CHECKPOINT_DIGESTS) -> str:
+    """sha256 hex digest of a file, memoised in ``memo`` (default :data:`CHECKPOINT_DIGESTS`; None: no
+    memo) by (resolved path, size, mtime_ns), so a changed file is hashed again."""
     path = Path(path).resolve()
     st = path.stat()
-    memo_key = (str(path), st.st_size, st.st_mtime_ns)
-    digest = _SHA_MEMO.get(memo_key)
-    if digest is None:
-        digest = _hash_file(path)
-        _SHA_MEMO[memo_key] = digest
-    return digest
+    if memo is None:
+        return _hash_file(path)
+    return memo.get_or_compute((str(path), st.st_size, st.st_mtime_ns), lambda: _hash_file(path))
 
 
 def verify_hash(spec, path: Path, digest: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 import io_samples as S
 from samwidgets.errors import ImageReadError, MissingExtraError
-from samwidgets.io import load_image, load_label_array, open_volume
+from samwidgets.io import load_image, load_label_array
 
 
 def test_missing_file(tmp_path):
@@ -21,8 +21,6 @@ def test_missing_file(tmp_path):
     assert err.value.where == str(path)
     with pytest.raises(ImageReadError):
         load_label_array(path)
-    with pytest.raises(ImageReadError):
-        open_volume(path)
 
 
 def test_truncated_gzip_nifti(shared_data, tmp_path):
@@ -33,27 +31,6 @@ def test_truncated_gzip_nifti(shared_data, tmp_path):
     with pytest.raises(ImageReadError, match="truncated|corrupt|cannot read") as err:
         load_image(cut)
     assert err.value.where == str(cut)
-    # the lazy view fails the same way on a slice past the cut
-    with pytest.raises(ImageReadError):
-        vol = open_volume(cut)
-        vol.slice(vol.shape[0] - 1)
-
-
-def test_lazy_volume_reads_only_the_slice_asked_for(tmp_path):
-    # an uncompressed NIfTI cut after its first slices: early slices still read, the last one fails
-    data = S.volume_xyz((16, 12, 6), dtype=np.int16)
-    full = S.write_nifti(tmp_path / "v.nii", data)
-    raw = full.read_bytes()
-    slice_bytes = 16 * 12 * 2
-    cut = tmp_path / "cut.nii"
-    cut.write_bytes(raw[: len(raw) - 3 * slice_bytes])
-    vol = open_volume(cut)
-    np.testing.assert_array_equal(vol.slice(1), data[:, :, 1].T)
-    with pytest.raises(ImageReadError) as err:
-        vol.slice(5)
-    assert err.value.where == str(cut)
-    with pytest.raises(ImageReadError):
-        load_image(cut)
 
 
 def test_corrupt_gzip_stream(tmp_path):
@@ -89,13 +66,10 @@ def test_4d_volume_is_refused_but_a_trailing_singleton_is_squeezed(tmp_path):
     with pytest.raises(ImageReadError, match="holds 3 volumes") as err:
         load_image(multi)
     assert err.value.where == str(multi)
-    with pytest.raises(ImageReadError):
-        open_volume(multi)
     single = S.write_nifti(tmp_path / "one.nii.gz", data4[..., :1])
     image = load_image(single)
     assert image.array.shape == (2, 3, 4) and len(image.spacing) == 3
     np.testing.assert_array_equal(image.array, data4[..., 0].transpose(2, 1, 0))
-    np.testing.assert_array_equal(open_volume(single).slice(1), data4[:, :, 1, 0].T)
 
 
 def test_unknown_extension(tmp_path):

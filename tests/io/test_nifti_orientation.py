@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import io_samples as S
-from samwidgets.io import load_image, load_label_array, open_volume
+from samwidgets.io import load_image, load_label_array
 
 
 def test_default_keeps_file_order_and_reorient_gives_ras(shared_data):
@@ -39,28 +39,6 @@ def test_label_reorients_with_its_image(shared_data):
     label = load_label_array(shared_data / S.PET_MASK, reorient=True)
     assert label.shape == image.array.shape
     assert label.any()
-
-
-def test_open_volume_reads_proxy_slices_in_array_order(tmp_path):
-    data = S.volume_xyz((6, 5, 4), dtype=np.int16)
-    vol = open_volume(S.write_nifti(tmp_path / "v.nii.gz", data, zooms=(0.5, 0.6, 3.0)))
-    assert vol.shape == (4, 5, 6) and vol.spacing == pytest.approx((3.0, 0.6, 0.5)) and vol.dtype == np.int16
-    for z in range(4):
-        plane = vol.slice(z)
-        assert plane.shape == (5, 6)
-        assert plane[2, 3] == 100 * 3 + 10 * 2 + z
-
-
-def test_volume_on_gzip_keeps_reading_after_close(tmp_path):
-    data = S.volume_xyz((6, 5, 8), dtype=np.int16)
-    path = S.write_nifti(tmp_path / "v.nii.gz", data)
-    with open_volume(path) as vol:
-        first = [vol.slice(z).copy() for z in (0, 3, 7, 2)]
-        assert vol.slice(3) is vol.slice(3)  # served from the slice cache
-    vol.close()
-    np.testing.assert_array_equal(vol.slice(7), data[:, :, 7].T)
-    for z, plane in zip((0, 3, 7, 2), first):
-        np.testing.assert_array_equal(plane, data[:, :, z].T)
 
 
 def test_load_image_reads_into_memory_not_a_file_map(tmp_path):

@@ -1,8 +1,8 @@
 """One contract for every reader (real shared files and synthetic files of every format).
 
 Contract: load_image returns an Image whose array is (z, y, x[, 3]) / (y, x[, 3]) in file voxel order, spacing
-has one positive float per spatial axis in the same order, the stored dtype is kept, ``path`` is set, the lazy
-open_volume view agrees with it slice by slice, and load_label_array of the same file has its spatial shape.
+has one positive float per spatial axis in the same order, the stored dtype is kept, ``path`` is set, and
+load_label_array of the same file has its spatial shape.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import io_samples as S
-from samwidgets.io import Image, load_image, load_label_array, open_volume
+from samwidgets.io import Image, load_image, load_label_array
 
 
 def _nib_zyx(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
@@ -200,21 +200,6 @@ def test_reader_contract(case):
         np.testing.assert_allclose(image.spacing, exp["spacing"], rtol=1e-6)
 
 
-def test_open_volume_agrees_with_load_image(case):
-    path, exp = case
-    image = load_image(path)
-    vol = open_volume(path)
-    assert vol.shape[0] == image.n_slices
-    assert vol.shape[1:3] == image.shape2d
-    assert len(vol.spacing) == 3
-    if image.is_3d:
-        assert vol.spacing == tuple(image.spacing)
-    for z in {0, image.n_slices // 2, image.n_slices - 1}:
-        np.testing.assert_array_equal(vol.slice(z), image.slice2d(z))
-    with pytest.raises(IndexError):
-        vol.slice(image.n_slices)
-
-
 def test_label_array_has_image_layout(case):
     path, exp = case
     label = load_label_array(path, key="imgs")
@@ -331,8 +316,6 @@ def test_more_formats_follow_the_contract(more_case):
         assert np.abs(image.array.astype(int) - exp["close_to"]).mean() < 3
     np.testing.assert_allclose(image.spacing, exp["spacing"], rtol=1e-6)
     assert load_label_array(path).shape == image.array.shape
-    vol = open_volume(path)
-    np.testing.assert_array_equal(vol.slice(image.n_slices - 1), image.slice2d(image.n_slices - 1))
 
 
 @pytest.mark.parametrize("make", [real_nrrd, real_mha, real_mhd], ids=lambda f: f.__name__)
