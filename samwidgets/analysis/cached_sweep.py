@@ -73,14 +73,17 @@ class SweepOutcome:
 
 
 def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, device: str = "auto",
-                cache_dir=None, results=None, progress: bool = True, only_3d: bool = False) -> SweepOutcome:
+                cache_dir=None, results=None, progress: bool = True, only_3d: bool = False,
+                workers: int | None = None, scheduler: str | None = None, client=None) -> SweepOutcome:
     """Load ``results`` if that file exists; else reuse a cached identical sweep; else run the sweep.
 
     ``results``: a table to analyse as is (then the sweep parameters are ignored), or None.
     ``max_cases``: the first N cases of each *dataset* of each manifest (None: all). ``only_3d``: keep only
     the cases a manifest declares 3D (``dims: 3``), for the volume analyses.
     The sweep is :func:`samwidgets.evaluation.run_sweep` with its embedding cache in
-    ``<cache_dir>/embeddings``; its table is written to ``<cache_dir>/results/<key>.parquet``.
+    ``<cache_dir>/embeddings``; its table is written to ``<cache_dir>/results/<key>.parquet``. ``workers``,
+    ``scheduler`` or ``client`` run it on Dask (see run_sweep); like ``device`` they are not part of the key:
+    the table is the same wherever it was computed.
     """
     if results and Path(results).is_file():
         return SweepOutcome(load_results(results), Path(results), True)
@@ -100,8 +103,9 @@ def load_or_run(manifests, models, protocols, *, max_cases=None, seed: int = 0, 
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     tmp = path.with_suffix(".part.parquet")
-    df = run_sweep(first_cases_per_dataset(manifests, max_cases, only_3d=only_3d), models, protocols, out=tmp, max_cases=None,
-                   seed=seed, device=device, cache=_embedding_cache(root), progress=progress)
+    df = run_sweep(first_cases_per_dataset(manifests, max_cases, only_3d=only_3d), models, protocols, out=tmp,
+                   max_cases=None, seed=seed, device=device, cache=_embedding_cache(root), progress=progress,
+                   workers=workers, scheduler=scheduler, client=client)
     df = check_results(df, where="run_sweep")
     os.replace(tmp, path)  # run_sweep(out=tmp) has written the table atomically
     return SweepOutcome(df, path, False, key, time.perf_counter() - started)

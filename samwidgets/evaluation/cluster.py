@@ -31,6 +31,8 @@ ALLOWED_FAILURES = 2
 DASHBOARD_ADDRESS = "127.0.0.1:8787"
 #: seconds to wait for an existing scheduler to answer
 CONNECT_TIMEOUT = "20s"
+#: how long a local cluster waits for a dead worker to come back before dropping it
+LOST_WORKER_TIMEOUT = "10 minutes"
 
 
 def worker_device(device: str, index: int | None, n_gpus: int) -> str:
@@ -50,22 +52,31 @@ def local_cluster_config(n_workers: int, *, cpu_count: int | None = None,
     return {
         "distributed.scheduler.allowed-failures": int(allowed_failures),
         "distributed.scheduler.worker-saturation": 1.0,
+        "distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT,
         "distributed.nanny.pre-spawn-environ.OMP_NUM_THREADS": threads,
         "distributed.nanny.pre-spawn-environ.MKL_NUM_THREADS": threads,
         "distributed.nanny.pre-spawn-environ.OPENBLAS_NUM_THREADS": threads,
     }
 
 
-def start_local_cluster(n_workers: int, *, allowed_failures: int = ALLOWED_FAILURES,
-                        dashboard_address: str = DASHBOARD_ADDRESS):
-    """A LocalCluster of ``n_workers`` processes x 1 thread on 127.0.0.1 (worker names 0..n-1)."""
+@contextmanager
+def local_cluster(n_workers: int, *, allowed_failures: int = ALLOWED_FAILURES,
+                  dashboard_address: str | None = DASHBOARD_ADDRESS):
+    """A LocalCluster of ``n_workers`` processes x 1 thread on 127.0.0.1 (worker names 0..n-1), closed on
+    exit. Its Dask configuration (:func:`local_cluster_config`) holds for its whole life: a dead worker's
+    restart is awaited for LOST_WORKER_TIMEOUT (Dask's default, 15 s, drops a worker for good when a busy
+    machine restarts it more slowly, and a cluster that lost every worker would stall the sweep)."""
     import dask
     from distributed import LocalCluster
 
     n = _check_workers(n_workers)
     with dask.config.set(local_cluster_config(n, allowed_failures=allowed_failures)):
-        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            dashboard_address=dashboard_address, silence_logs=logging.ERROR)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=dashboard_address, silence_logs=logging.ERROR)
+        try:
+            yield cluster
+        finally:
+            cluster.close()
 
 
 def _check_workers(n_workers) -> int:
@@ -111,13 +122,12 @@ def open_client(*, workers=None, scheduler=None, client=None):
     elif workers is not None:
         from distributed import Client
 
-        cluster = start_local_cluster(workers)
-        own = Client(cluster)
-        try:
-            yield own, True
-        finally:
-            own.close()
-            cluster.close()
+        with local_cluster(workers) as cluster:
+            own = Client(cluster)
+            try:
+                yield own, True
+            finally:
+                own.close()
     else:
         yield None, False
 

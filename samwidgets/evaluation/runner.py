@@ -125,7 +125,7 @@ def _plan(mans, names, protos, done: set, seed: int, max_cases) -> tuple[list[Un
 
 
 @contextmanager
-def _executor(sources: dict, *, device, cache, workers, scheduler, client, progress):
+def _executor(sources: dict, *, device, cache, workers, scheduler, client):
     """Yield ``execute(units) -> iterator of UnitResult`` for the place chosen (module docstring)."""
     with open_client(workers=workers, scheduler=scheduler, client=client) as (dask_client, pin_gpus):
         if dask_client is None:
@@ -134,8 +134,7 @@ def _executor(sources: dict, *, device, cache, workers, scheduler, client, progr
             return
         from samwidgets.evaluation.remote import CacheSpec, run_on_client
 
-        if progress:
-            print(describe_client(dask_client), file=sys.stderr, flush=True)
+        print(describe_client(dask_client), file=sys.stderr, flush=True)  # the dashboard address first
         spec = CacheSpec.of(cache)
         yield lambda units: run_on_client(dask_client, units, sources, device=device, cache=spec,
                                           pin_gpus=pin_gpus)
@@ -188,31 +187,41 @@ def run_sweep(
     done = set(zip(table["manifest"], table["case"], table["model"], table["protocol"], table["seed"]))
     units, finished = _plan(mans, list(sources), protos, done, int(seed), max_cases)
 
+    if not units:  # all done already: no model to load, no cluster to start
+        table, stats = _drive(iter(()), 0, finished, table, out, progress=progress)
+    else:
+        with _executor(sources, device=device, cache=cache, workers=workers, scheduler=scheduler,
+                       client=client) as execute:
+            table, stats = _drive(execute(units), len(units), finished, table, out, progress=progress)
+    table = sort_table(table)
+    if out is not None:
+        write_table(table, out)
+    table.attrs["sweep"] = stats
+    return table
+
+
+def _drive(results, n_units: int, finished: int, table: pd.DataFrame, out, *, progress: bool):
+    """Append each unit's rows as it arrives (written to ``out`` at least every FLUSH_SECONDS, and on any
+    exit); returns the table and this run's stats: units, encoder calls and units per worker."""
     from tqdm import tqdm
 
     stats = {"units": 0, "encoder_calls": 0, "workers": Counter()}
-    bar = tqdm(total=finished + len(units), initial=finished, disable=not progress, desc="samwidgets evaluate",
+    bar = tqdm(total=finished + n_units, initial=finished, disable=not progress, desc="samwidgets evaluate",
                unit="case")
     pending: list[dict] = []
     last_flush = time.monotonic()
     try:
-        with _executor(sources, device=device, cache=cache, workers=workers, scheduler=scheduler,
-                       client=client, progress=progress) as execute:
-            for result in execute(units):
-                pending += result.rows
-                stats["units"] += 1
-                stats["encoder_calls"] += result.encoder_calls
-                stats["workers"][result.worker] += 1
-                bar.set_postfix_str(result.unit.case_id[:40])
-                bar.update(1)
-                if out is not None and time.monotonic() - last_flush > FLUSH_SECONDS:
-                    table, pending = append_rows(pending, out, table), []
-                    last_flush = time.monotonic()
+        for result in results:
+            pending += result.rows
+            stats["units"] += 1
+            stats["encoder_calls"] += result.encoder_calls
+            stats["workers"][result.worker] += 1
+            bar.set_postfix_str(result.unit.case_id[:40])
+            bar.update(1)
+            if out is not None and time.monotonic() - last_flush > FLUSH_SECONDS:
+                table, pending = append_rows(pending, out, table), []
+                last_flush = time.monotonic()
     finally:
         bar.close()
         table = append_rows(pending, out, table)
-    table = sort_table(table)
-    if out is not None:
-        write_table(table, out)
-    table.attrs["sweep"] = {**stats, "workers": dict(stats["workers"])}
-    return table
+    return table, {**stats, "workers": dict(stats["workers"])}

@@ -33,11 +33,10 @@ def ct_lesion_case(shared_data):
 
 @pytest.fixture(scope="package")
 def dask_cluster():
-    from samwidgets.evaluation.cluster import start_local_cluster
+    from samwidgets.evaluation.cluster import local_cluster
 
-    cluster = start_local_cluster(2, allowed_failures=1, dashboard_address=None)
-    yield cluster
-    cluster.close()
+    with local_cluster(2, allowed_failures=1, dashboard_address=None) as cluster:
+        yield cluster
 
 
 @pytest.fixture
