@@ -1,7 +1,8 @@
 """Run sweep units as Dask tasks: one task per (case, model), results streamed back as tasks finish.
 
 Each task carries its :class:`~samwidgets.evaluation.unit.Unit` (the manifest Case, protocols and seed), the
-model (a registry name, or a picklable predictor object shipped with each task) and a :class:`CacheSpec`.
+model (a registry name, or a picklable predictor object shipped with each task) and a
+:class:`~samwidgets.evaluation.cache_spec.CacheSpec`.
 On the worker, :class:`SweepWorkerState` (a worker plugin registered at the start of each sweep) keeps one
 predictor per model and one embedding cache per spec, so a worker loads each model once and its memory
 tier holds at most ``CacheSpec.memory_bytes`` of embeddings whatever the number of tasks and models. With a
@@ -15,47 +16,16 @@ elsewhere by the scheduler; the driver only ever receives each task's result onc
 
 from __future__ import annotations
 
-import os
 import uuid
-from dataclasses import dataclass
 
 from distributed import KilledWorker, WorkerPlugin, as_completed, get_worker
 
+from samwidgets.evaluation.cache_spec import CacheSpec
 from samwidgets.evaluation.cluster import worker_device
 from samwidgets.evaluation.rows import describe
 from samwidgets.evaluation.unit import Unit, UnitResult, run_unit
 
 PLUGIN_NAME = "samwidgets-sweep"
-#: embedding-cache memory tier of each worker (bytes) when the sweep has no cache object to copy it from
-WORKER_MEMORY_BYTES = 2 << 30
-
-
-@dataclass(frozen=True)
-class CacheSpec:
-    """How a worker builds its embedding cache: ``directory`` (None: memory only) and the memory bound."""
-
-    directory: str | None
-    memory_bytes: int = WORKER_MEMORY_BYTES
-    fp16_on_disk: bool = False
-
-    @classmethod
-    def of(cls, cache) -> "CacheSpec":
-        """The spec for the sweep's ``cache`` argument: None, a directory, or an EmbeddingCache (its folder
-        unless it is memory only, its memory bound and fp16 setting)."""
-        if cache is None:
-            return cls(None)
-        if isinstance(cache, (str, os.PathLike)):
-            return cls(str(cache))
-        directory = str(cache.directory) if getattr(cache, "disk", True) else None
-        return cls(directory, int(getattr(cache, "memory_bytes", WORKER_MEMORY_BYTES)),
-                   bool(getattr(cache, "fp16_on_disk", False)))
-
-    def build(self):
-        from samwidgets.models.cache import EmbeddingCache
-
-        if self.directory is None:
-            return EmbeddingCache(memory_bytes=self.memory_bytes, disk=False)
-        return EmbeddingCache(self.directory, memory_bytes=self.memory_bytes, fp16_on_disk=self.fp16_on_disk)
 
 
 class SweepWorkerState(WorkerPlugin):

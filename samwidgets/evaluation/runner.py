@@ -37,6 +37,7 @@ from pathlib import Path
 import pandas as pd
 
 from samwidgets.errors import EvaluationError
+from samwidgets.evaluation.cache_spec import MEMORY_CACHE_BYTES, CacheSpec, make_cache
 from samwidgets.evaluation.cluster import describe_client, open_client
 from samwidgets.evaluation.protocols import parse_protocol
 from samwidgets.evaluation.rows import case_rng
@@ -47,8 +48,6 @@ __all__ = ["FLUSH_SECONDS", "MEMORY_CACHE_BYTES", "case_rng", "run_sweep"]
 
 #: the table is written at least this often (seconds) while a sweep runs, at unit boundaries
 FLUSH_SECONDS = 30.0
-#: memory bound of the in-memory embedding cache made when ``cache=None`` (one case's slices fit)
-MEMORY_CACHE_BYTES = 2 << 30
 
 
 def _load_manifests(manifests) -> list[tuple[str, list]]:
@@ -64,16 +63,6 @@ def _load_manifests(manifests) -> list[tuple[str, list]]:
             loaded = load_manifest(m)  # absolute path: resumes and reopens from any working directory
             out.append((str(Path(loaded.path).resolve()), list(loaded.cases)))
     return out
-
-
-def _make_cache(cache):
-    from samwidgets.models.cache import EmbeddingCache
-
-    if cache is None:
-        return EmbeddingCache(memory_bytes=MEMORY_CACHE_BYTES, disk=False)
-    if isinstance(cache, (str, Path)):
-        return EmbeddingCache(cache)
-    return cache
 
 
 def _model_sources(models) -> dict:
@@ -104,7 +93,7 @@ def _load_models(sources: dict, *, device: str, cache) -> dict:
     out = {}
     for name, m in sources.items():
         if isinstance(m, str):
-            shared = shared if shared is not None else _make_cache(cache)
+            shared = shared if shared is not None else make_cache(cache)
             m = load(m, device=device, cache=shared)
         out[name] = m
     return out
@@ -132,7 +121,7 @@ def _executor(sources: dict, *, device, cache, workers, scheduler, client):
             predictors = _load_models(sources, device=device, cache=cache)
             yield lambda units: run_in_process(units, predictors)
             return
-        from samwidgets.evaluation.remote import CacheSpec, run_on_client
+        from samwidgets.evaluation.remote import run_on_client
 
         print(describe_client(dask_client), file=sys.stderr, flush=True)  # the dashboard address first
         spec = CacheSpec.of(cache)

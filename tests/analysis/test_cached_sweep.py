@@ -17,14 +17,24 @@ def fake_sweep(monkeypatch):
     calls = []
 
     def run_sweep(manifests, models, protocols, *, out=None, max_cases=None, seed=0, device="auto", cache=None,
-                  progress=True):
-        calls.append({"manifests": manifests, "models": models, "max_cases": max_cases, "cache": cache})
+                  progress=True, workers=None, scheduler=None, client=None):
+        calls.append({"manifests": manifests, "models": models, "max_cases": max_cases, "cache": cache,
+                      "workers": workers, "scheduler": scheduler, "client": client})
         df = synthetic_results(rng=np.random.default_rng(seed), n_cases=2)
         df.to_parquet(out)
         return df
 
     monkeypatch.setattr(evaluation, "run_sweep", run_sweep)
     return calls
+
+
+def test_where_the_sweep_runs_is_passed_on_and_not_part_of_the_key(fake_sweep, tmp_path):
+    args = ([str(SAMPLE)], ["litemedsam"], ["box"])
+    first = load_or_run(*args, max_cases=1, seed=0, cache_dir=tmp_path, workers=2)
+    assert fake_sweep[0]["workers"] == 2 and fake_sweep[0]["scheduler"] is None
+    # the same table wherever it was computed: an in-process report reuses the cluster's table
+    again = load_or_run(*args, max_cases=1, seed=0, cache_dir=tmp_path, scheduler="tcp://127.0.0.1:8786")
+    assert again.reused and again.key == first.key and len(fake_sweep) == 1
 
 
 def test_same_parameters_reuse_the_table(fake_sweep, tmp_path):

@@ -78,7 +78,7 @@ def test_catalog_lists_the_report_notebooks_and_their_parameters():
         assert name in names
     params = declared_parameters(find_notebook("per_modality_analysis"))
     for key in ("manifests", "models", "protocols", "max_cases_per_dataset", "seed", "device", "cache_dir",
-                "results", "results_out"):
+                "results", "results_out", "workers", "scheduler"):
         assert key in params
     assert params["max_cases_per_dataset"]["value"] == 2
     assert "manifests to sweep" in params["manifests"]["help"]
