@@ -167,7 +167,7 @@ def run_sweep(
     Dask cluster of N processes), scheduler (address of a running one), client (a distributed.Client);
     none runs in this process. Returns the whole table at ``out`` (rows of earlier runs included) in
     canonical order, columns in :mod:`samwidgets.evaluation.table`; ``table.attrs["sweep"]`` holds this
-    run's units, encoder calls and units per worker.
+    run's units, encoder calls, unit seconds and units per worker.
     """
     protos = _check_options(seed, max_cases, protocols)
     sources = _model_sources(models)
@@ -191,10 +191,11 @@ def run_sweep(
 
 def _drive(results, n_units: int, finished: int, table: pd.DataFrame, out, *, progress: bool):
     """Append each unit's rows as it arrives (written to ``out`` at least every FLUSH_SECONDS, and on any
-    exit); returns the table and this run's stats: units, encoder calls and units per worker."""
+    exit); returns the table and this run's stats: units, encoder calls, seconds spent in the units (summed
+    over processes) and units per worker."""
     from tqdm import tqdm
 
-    stats = {"units": 0, "encoder_calls": 0, "workers": Counter()}
+    stats = {"units": 0, "encoder_calls": 0, "seconds": 0.0, "workers": Counter()}
     bar = tqdm(total=finished + n_units, initial=finished, disable=not progress, desc="samwidgets evaluate",
                unit="case")
     pending: list[dict] = []
@@ -204,6 +205,7 @@ def _drive(results, n_units: int, finished: int, table: pd.DataFrame, out, *, pr
             pending += result.rows
             stats["units"] += 1
             stats["encoder_calls"] += result.encoder_calls
+            stats["seconds"] += result.seconds
             stats["workers"][result.worker] += 1
             bar.set_postfix_str(result.unit.case_id[:40])
             bar.update(1)
