@@ -95,9 +95,11 @@ def _model_sentence(m: FactorModel | None, metric: str, threshold: float) -> str
 
 
 def findings(models: list[FactorModel], bins: pd.DataFrame, spearman: pd.DataFrame, *, metric: str = "dice",
-             threshold: float = 0.5, k: int = 3, by=GROUP, min_cases: int = 4) -> list[str]:
+             threshold: float = 0.5, k: int = 3, by=GROUP, min_cases: int = 4,
+             off_label_groups=frozenset()) -> list[str]:
     """Markdown paragraphs, one per group: the model's cross-validated performance, then one sentence per
-    top factor (:func:`top_factors`, :func:`factor_sentence`). Groups with nothing to say are left out."""
+    top factor (:func:`top_factors`, :func:`factor_sentence`). Groups with nothing to say are left out;
+    groups in ``off_label_groups`` (tuples of the ``by`` values as strings) are titled "off-label"."""
     tops = top_factors(models, spearman, k=k, by=by, min_cases=min_cases)
     fitted = {tuple(str(m.group[c]) for c in by): m for m in models}
     bins_of, spear_of = _keyed(bins, by), _keyed(spearman, by)
@@ -111,7 +113,8 @@ def findings(models: list[FactorModel], bins: pd.DataFrame, spearman: pd.DataFra
             if len(b):
                 sentences.append(factor_sentence(b, s.iloc[0] if len(s) else None, d, metric))
         if sentences:
-            title = f"**In {key[0]}** ({' · '.join(key[1:])}): " if len(key) > 1 else f"**In {key[0]}**: "
+            tag = ", off-label" if key in off_label_groups else ""
+            title = f"**In {key[0]}** ({' · '.join(key[1:])}{tag}): " if len(key) > 1 else f"**In {key[0]}**{tag}: "
             out.append(title + _model_sentence(fitted.get(key), metric, threshold) + " "
                        + " ".join(sentences))
     return out

@@ -61,7 +61,10 @@ def explain(df: pd.DataFrame, *, metric: str = "dice", threshold: float = 0.5, n
                                      min_cases=min_cases, min_rows=min_rows, descriptors=descriptors,
                                      off_label=off_label)
     top = F.top_factors(models, spear, k=k, min_cases=min_cases)
-    text = F.findings(models, bins, spear, metric=metric, threshold=threshold, k=k, min_cases=min_cases)
+    off = factors.off_label_rows(df) if off_label else df.iloc[0:0]
+    off_groups = {tuple(map(str, g)) for g in off[list(factors.GROUP)].drop_duplicates().itertuples(index=False)}
+    text = F.findings(models, bins, spear, metric=metric, threshold=threshold, k=k, min_cases=min_cases,
+                      off_label_groups=off_groups)
     return Explanation(bins, spear, models, top, text, metric, threshold, off_label)
 
 

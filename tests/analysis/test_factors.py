@@ -84,3 +84,21 @@ def test_off_label_rows_are_kept_apart_and_extremes():
     assert list(ext["extreme"]) == ["lowest", "lowest", "highest", "highest"]
     assert ext["obj_cnr"].iloc[0] <= ext["obj_cnr"].iloc[-1] and ext.drop_duplicates(["case", "extreme"]).shape[0] == 4
     assert factors.has_descriptors(df) and not factors.has_descriptors(df.drop(columns=list(DESCRIPTOR_COLUMNS)))
+
+
+def test_explain_marks_off_label_groups_and_draws():
+    from samwidgets.analysis import why
+
+    df = synthetic(n_cases=8, per_case=4)
+    df.loc[df.modality == "CT", "off_label"] = True
+    on = why.explain(df, n_boot=50, rng=np.random.default_rng(0), n_repeats=2)
+    assert set(on.bins.modality) == {"US"}
+    both = why.explain(df, n_boot=50, rng=np.random.default_rng(0), n_repeats=2, off_label=True)
+    assert set(both.bins.modality) == {"US", "CT"}
+    assert all(("off-label" in t) == t.startswith("**In CT**") for t in both.findings)
+    group = why.groups(on)[0]
+    assert group == {"modality": "US", "model": "litemedsam", "protocol": "box"}
+    fig = why.plot_factor_bins(on, group)
+    assert len(fig.axes) == len(on.top[on.top.modality == "US"])
+    rows = why.gallery_rows(df, on, group, k=1)
+    assert list(rows["extreme"]) == ["lowest", "highest"] and rows["factor"].str.contains("=").all()
