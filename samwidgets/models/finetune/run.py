@@ -6,6 +6,10 @@ decoder passes only. ``train_encoder=True`` also updates the image encoder, whic
 gradients on every step; it needs a CUDA GPU (on a CPU one step of the LiteMedSAM TinyViT forward and
 backward takes seconds per slice and SAM2's Hiera far more) and raises ModelError without one.
 
+Memory: the encoder features of every training and validation slice stay in memory during training
+(LiteMedSAM 4 MiB per slice; SAM2 about 21 MiB with its two high-resolution maps); bound them with
+``max_cases`` / ``max_slices``.
+
 Randomness: one ``SeedSequence(seed)`` spawns the split's and the training's Generators, so the split does
 not depend on the training configuration.
 """
@@ -53,8 +57,8 @@ def _cases(manifests, max_cases: int | None) -> tuple[list[str], list]:
     from samwidgets.manifest import load_manifest
 
     paths, cases = [], []
-    for m in [manifests] if isinstance(manifests, (str, Path)) else manifests:
-        loaded = load_manifest(m)
+    for m in [manifests] if isinstance(manifests, (str, Path)) or hasattr(manifests, "cases") else manifests:
+        loaded = m if hasattr(m, "cases") else load_manifest(m)
         paths.append(str(Path(loaded.path).resolve()))
         cases.extend(loaded.cases[:max_cases] if max_cases else loaded.cases)
     return paths, cases
@@ -64,7 +68,8 @@ def finetune(manifests, *, model: str = "litemedsam", out, checkpoint=None, devi
              config: TrainConfig | None = None, seed: int = 0, val_fraction: float = 0.2,
              test_fraction: float = 0.2, max_slices: int = 5, max_cases: int | None = None, cache=None,
              train_encoder: bool = False, progress: bool = True) -> FinetuneRun:
-    """Fine-tune ``model`` (LiteMedSAM or a SAM2 registry name) on the cases of ``manifests``.
+    """Fine-tune ``model`` (LiteMedSAM or a SAM2 registry name) on the cases of ``manifests`` (paths, or
+    loaded Manifest objects, e.g. with a subset of their cases; the record keeps their paths).
 
     Splits the cases by case key (``split_by_case``: test, val, train), trains on train, early-stops on
     val, and writes ``out`` (see :mod:`.output`). ``max_cases`` takes the first N cases of each manifest;
