@@ -156,3 +156,28 @@ def test_sam2_decoder_overfits_a_tiny_set(shared_data, tmp_path_factory):
     res = train(head, samples, [], config=TrainConfig(epochs=6, batch_size=2, jitter=0, lr=1e-3),
                 rng=np.random.default_rng(0), progress=False)
     assert len(res.step_losses) == 6 and res.step_losses[-1] < 0.8 * res.step_losses[0], res.step_losses
+
+
+def test_encoder_training_path_updates_the_encoder(kvasir_run, monkeypatch):
+    """What --train-encoder runs on a GPU, run here for one step on the CPU: both encoder and decoder move."""
+    import torch
+
+    import samwidgets.models as models
+    from samwidgets.manifest import load_manifest
+    from samwidgets.models.cache import EmbeddingCache
+    from samwidgets.models.finetune.data import collect_samples
+
+    monkeypatch.setenv("SAMWIDGETS_LITEMEDSAM_BACKEND", "torch")
+    pred = models.load("litemedsam", device="cpu", cache=EmbeddingCache(kvasir_run / "emb"))
+    samples = collect_samples(load_manifest(KVASIR).cases[:1])
+    encode_samples(pred, samples, prepared=True)
+    assert samples[0].prepared.shape == (1, 3, 256, 256)
+    head = head_for(pred, train_encoder=True)
+    enc = next(pred.net.image_encoder.parameters()).detach().clone()
+    dec = next(pred.net.mask_decoder.parameters()).detach().clone()
+    prompt = next(pred.net.prompt_encoder.parameters()).detach().clone()
+    train(head, samples, [], config=TrainConfig(epochs=1, batch_size=1, jitter=0, lr=1e-3),
+          rng=np.random.default_rng(0), progress=False)
+    assert not torch.equal(enc, next(pred.net.image_encoder.parameters()))
+    assert not torch.equal(dec, next(pred.net.mask_decoder.parameters()))
+    assert torch.equal(prompt, next(pred.net.prompt_encoder.parameters()))  # frozen
