@@ -11,15 +11,19 @@ cache directory on a filesystem all workers share, their signed atomic writes go
 Failures: a task that raises (e.g. the model cannot be loaded on that worker) becomes one error row per
 protocol of its unit; a task whose workers kept dying (``KilledWorker``, see
 :mod:`samwidgets.evaluation.cluster`) too, with that reason. Tasks lost with a worker that died are rerun
-elsewhere by the scheduler; the driver only ever receives each task's result once.
+elsewhere by the scheduler; the driver only ever receives each task's result once. Losing the cluster
+itself (futures cancelled, scheduler gone) is not a case's error: the sweep stops with what it has written,
+and a rerun resumes.
 """
 
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import CancelledError
 
 from distributed import KilledWorker, WorkerPlugin, as_completed, get_worker
 
+from samwidgets.errors import EvaluationError
 from samwidgets.evaluation.cache_spec import CacheSpec
 from samwidgets.evaluation.cluster import worker_device
 from samwidgets.evaluation.rows import describe
@@ -89,6 +93,15 @@ def _lost_result(unit: Unit, exc: BaseException) -> UnitResult:
     return UnitResult(unit, unit.error_rows(why), worker="")
 
 
+def _result(future) -> UnitResult:
+    """The task's result; cancelled (cluster gone or restarted): EvaluationError, the sweep stops."""
+    try:
+        return future.result()
+    except CancelledError as exc:
+        raise EvaluationError("the Dask cluster cancelled the sweep's tasks (scheduler gone or restarted); "
+                              "finished cases are in the table: rerun to resume", where=future.key) from exc
+
+
 def _window(client) -> int:
     """Tasks to keep in flight: one per worker thread, so a crashing case takes no other task down with it."""
     return max(1, sum(client.nthreads().values()))
@@ -121,10 +134,10 @@ def run_on_client(client, units, models: dict, *, device: str, cache: CacheSpec,
         top_up()
         for future in done:
             unit = running.pop(future.key)
-            try:
-                result = future.result()
-            except Exception as exc:  # the task raised, or its workers kept dying
-                result = _lost_result(unit, exc)
+            if future.status == "error":  # the task raised, or its workers kept dying (KilledWorker)
+                result = _lost_result(unit, future.exception())
+            else:
+                result = _result(future)
             future.release()
             top_up()
             yield result

@@ -82,6 +82,34 @@ def test_case_killing_every_worker_becomes_error_rows(dask_client, tmp_path):
     dask_client.wait_for_workers(2, timeout=120)
 
 
+def test_cluster_restarted_mid_sweep_stops_with_a_typed_error_and_resumes(dask_client, tmp_path, monkeypatch):
+    """Cancelled tasks are not the cases' fault: no error rows, the sweep stops, a rerun completes it."""
+    import pytest
+
+    from samwidgets.errors import EvaluationError
+    from samwidgets.evaluation import runner
+
+    reference = sweep(slow_manifest(tmp_path))
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
+    out = tmp_path / "r.parquet"
+
+    def restart_after_first_rows():
+        deadline = time.monotonic() + 120
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dask_client.restart(wait_for_workers=False)
+
+    restarter = threading.Thread(target=restart_after_first_rows)
+    restarter.start()
+    with pytest.raises(EvaluationError, match="cancelled the sweep's tasks"):
+        sweep(slow_manifest(tmp_path, sleep=1.5), client=dask_client, out=out)
+    restarter.join()
+    partial = pd.read_parquet(out)
+    assert (partial.error == "").all() and 0 < partial.case.nunique() < reference.case.nunique()
+    dask_client.wait_for_workers(2, timeout=120)
+    assert tables_equal(sweep(slow_manifest(tmp_path), client=dask_client, out=out), reference)
+
+
 DRIVER = """
 import sys
 sys.path[:0] = [{repo!r}, {tests!r}]
