@@ -232,7 +232,12 @@ def test_3d_ct_wheel_box_accept_propagate_save(tmp_path, monkeypatch):
                     page.keyboard.press("Enter")
                 page.click("text=Run", timeout=15_000)
                 page.click("text=Run All Cells", timeout=15_000)
-                _wait_status(page, r"^prompts: 0 \| Dice —", timeout=180)
+                try:
+                    _wait_status(page, r"^prompts: 0 \| Dice —", timeout=400)
+                except AssertionError:
+                    _shot(page, "0-failed-to-open")
+                    outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+                    raise AssertionError(f"the viewer did not open; cell outputs: {outputs!r}") from None
                 canvas = page.locator(".jp-OutputArea canvas").last
                 canvas.wait_for(timeout=30_000)
                 canvas.scroll_into_view_if_needed()
