@@ -34,8 +34,8 @@ def help_html() -> str:
 def _swatch(rgb, label: str, *, outline: bool = False) -> str:
     css = "rgb({},{},{})".format(*rgb)
     style = f"border:2px solid {css};background:none" if outline else f"background:{css}"
-    return (f'<span style="display:inline-block;width:10px;height:10px;{style};margin:0 3px 0 8px;'
-            f'vertical-align:middle"></span>{label}')
+    return (f'<span style="white-space:nowrap"><span style="display:inline-block;width:10px;height:10px;{style};'
+            f'margin:0 3px 0 8px;vertical-align:middle"></span>{label}</span> ')
 
 
 def legend_html(label_names: list[str]) -> str:
@@ -110,7 +110,7 @@ def build_controls(*, n_slices: int, z: int, presets: list[str], preset: str, gt
                              tooltips=["click = positive point, drag = box (p)", "click = negative point, drag = box (n)",
                                        "drag = box (b)", "drag: right = wider, down = higher level (w)",
                                        "drag to move the image"],
-                             style={"button_width": "64px"}),
+                             style={"button_width": "82px"}),
         undo=_button("undo", "undo the last change (Ctrl+Z)", "undo"),
         redo=_button("redo", "redo (Ctrl+Y)", "repeat"),
         clear=_button("clear", "remove the prompts of this slice", "trash"),
