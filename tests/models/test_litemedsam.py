@@ -168,9 +168,9 @@ def test_fast_decoder_prepared_slot_follows_the_embedding(litemedsam, ct_lesion_
     """The prepared image side is kept for the last embedding only and never reused for another one."""
     a, b = ct_lesion_slices[0], ct_lesion_slices[1]
     first = litemedsam.decode(a["embedding"], box_xyxy=a["box"])
-    assert litemedsam._prepared[0]() is a["embedding"].features["image_embed"]
+    assert litemedsam.engine._prepared[0]() is a["embedding"].features["image_embed"]
     other = litemedsam.decode(b["embedding"], box_xyxy=a["box"])  # same box, other slice
-    assert litemedsam._prepared[0]() is b["embedding"].features["image_embed"]
+    assert litemedsam.engine._prepared[0]() is b["embedding"].features["image_embed"]
     assert not np.array_equal(other.logits, first.logits)
     np.testing.assert_array_equal(litemedsam.decode(a["embedding"], box_xyxy=a["box"]).logits, first.logits)
 
@@ -183,12 +183,12 @@ def test_decoder_export_is_cached_on_disk(litemedsam, ct_lesion_slices):
     case = ct_lesion_slices[0]
     first = litemedsam.decode(case["embedding"], box_xyxy=case["box"])
     files = sorted(litemedsam.onnx_directory.glob("litemedsam-decoder-*"))
-    assert files == sorted([litemedsam._onnx_decoder.path, litemedsam._onnx_decoder.prepare_path])  # no .part left
+    assert files == sorted([litemedsam.engine.decoder.path, litemedsam.engine.decoder.prepare_path])  # no .part left
     stamps = [f.stat().st_mtime_ns for f in files]
-    other = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id)
-    other.onnx_directory = litemedsam.onnx_directory
+    other = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id,
+                                onnx_directory=litemedsam.onnx_directory)
     again = other.decode(case["embedding"], box_xyxy=case["box"])
-    assert other.decoder_backend == "onnx" and other._onnx_decoder.path == litemedsam._onnx_decoder.path
+    assert other.decoder_backend == "onnx" and other.engine.decoder.path == litemedsam.engine.decoder.path
     assert sorted(litemedsam.onnx_directory.glob("litemedsam-decoder-*")) == files
     assert [f.stat().st_mtime_ns for f in files] == stamps  # loaded, not exported again
     np.testing.assert_array_equal(again.logits, first.logits)
@@ -199,7 +199,10 @@ def test_torch_backend_forces_torch_decoder(litemedsam, monkeypatch):
     from samwidgets.models.litemedsam import LiteMedSAMPredictor
 
     assert LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id="x", backend="torch").decoder_backend == "torch"
-    assert LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id="x").decoder_backend is None  # lazily resolved
+    # chosen once, when the predictor is made: one backend object for encoder and decoder
+    chosen = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id,
+                                 onnx_directory=litemedsam.onnx_directory)
+    assert chosen.backend == chosen.decoder_backend == "onnx" and chosen.engine.name == "onnx"
     monkeypatch.setenv("SAMWIDGETS_LITEMEDSAM_BACKEND", "torch")
     pred = models.load("litemedsam", device="cpu")
     assert pred.backend == "torch" and pred.decoder_backend == "torch"

@@ -37,8 +37,8 @@ def volume_case(shared_data):
 @pytest.fixture(scope="module")
 def predictor(litemedsam):
     """Same network and encoder backend as the session predictor, fresh counters, in-memory cache."""
-    pred = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id, cache=EmbeddingCache(disk=False))
-    pred.onnx_directory = litemedsam.onnx_directory
+    pred = LiteMedSAMPredictor(litemedsam.net, device="cpu", weights_id=litemedsam.weights_id,
+                               cache=EmbeddingCache(disk=False), onnx_directory=litemedsam.onnx_directory)
     return pred
 
 
