@@ -31,8 +31,8 @@ def _report(name: str, res, seconds: float) -> None:
     print("  distance: " + " ".join(f"{int(d):>4d}" for d in r["distance"]))
     print("  Dice:     " + " ".join(f"{d:4.2f}" for d in r["dice"]))
     for _, row in lost_frames(r).iterrows():
-        print(f"  {row['direction']}: first lost frame {row['first_lost']} (distance {row['distance']}), "
-              f"{row['n_lost']} of {row['n_frames']} frames lost")
+        first = "none" if row["first_lost"] < 0 else f"frame {row['first_lost']} (distance {row['distance']})"
+        print(f"  {row['direction']}: first lost {first}; {row['n_lost']} of {row['n_frames']} frames lost")
 
 
 def main(argv=None) -> int:

@@ -59,4 +59,5 @@ def test_video_propagation_report(session_cache, tmp_path, shared_data, tmp_path
     text = _text(html)
     assert "Dice per frame" in text and "Where tracking is lost" in text
     assert "video_chain_box_middle" in text and "video_sam2_box_middle" in text
-    assert _images(html) == 2
+    assert "distance from the prompted frame" in text
+    assert _images(html) == 3  # per-frame Dice, Dice against distance, the frames where tracking is lost
