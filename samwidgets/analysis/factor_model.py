@@ -62,7 +62,7 @@ def _auc(y_low: np.ndarray, score: np.ndarray) -> float:
 
 def fit_group(part: pd.DataFrame, *, metric: str = "dice", threshold: float = 0.5, descriptors=None,
               rng: np.random.Generator, n_splits: int = 5, n_repeats: int = 5, min_cases: int = 4,
-              min_rows: int = 20, group: dict | None = None) -> FactorModel:
+              min_rows: int = 12, group: dict | None = None) -> FactorModel:
     """Fit and cross-validate the model on one group's factor rows (see the module docstring).
 
     Runs with one OpenMP / BLAS thread: on a shared CPU, threads spinning against each other made a fit
@@ -120,7 +120,7 @@ def _fit_group(part, *, metric, threshold, descriptors, rng, n_splits, n_repeats
 
 def fit_models(df: pd.DataFrame, *, metric: str = "dice", threshold: float = 0.5, by=GROUP, descriptors=None,
                rng: np.random.Generator, n_splits: int = 5, n_repeats: int = 5, min_cases: int = 4,
-               min_rows: int = 20, off_label: bool = False) -> list[FactorModel]:
+               min_rows: int = 12, off_label: bool = False) -> list[FactorModel]:
     """:func:`fit_group` for every ``by`` group of the table's factor rows (off-label rows with
     ``off_label=True``), in sorted group order."""
     d = factor_rows(df, metric=metric, off_label=off_label)

@@ -31,7 +31,7 @@ def top_factors(models: list[FactorModel], spearman: pd.DataFrame, *, k: int = 3
     """Up to ``k`` descriptors per group, best first, with ``rank`` and ``source`` ("importance" or
     "spearman"). Importance ranking keeps descriptors whose mean importance is > 0; the Spearman fallback
     keeps those whose CI excludes 0 and that were measured on at least ``min_cases`` cases, largest |ρ|
-    first."""
+    first, and only the first of descriptors with the same ρ and interval (they rank objects alike)."""
     rows = []
     fitted = {tuple(str(m.group[c]) for c in by): m for m in models}
     by_group = {tuple(map(str, key if isinstance(key, tuple) else (key,))): part
@@ -44,7 +44,10 @@ def top_factors(models: list[FactorModel], spearman: pd.DataFrame, *, k: int = 3
         else:
             s = by_group.get(key, spearman.iloc[0:0])
             s = s[((s["ci_low"] > 0) | (s["ci_high"] < 0)) & (s["n_cases"] >= min_cases)]
-            s = s.reindex(s["rho"].abs().sort_values(ascending=False).index).head(k)
+            s = s.reindex(s["rho"].abs().sort_values(ascending=False).index)
+            # one of two descriptors that rank the objects identically (size in px and as a fraction of
+            # same-sized images): same rho and interval
+            s = s[~s[["rho", "ci_low", "ci_high"]].round(6).duplicated()].head(k)
             picks = [(d, "spearman") for d in s["descriptor"]]
         for rank, (d, source) in enumerate(picks, start=1):
             rows.append({**dict(zip(by, key)), "descriptor": d, "rank": rank, "source": source})

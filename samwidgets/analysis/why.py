@@ -50,7 +50,7 @@ class Explanation:
 
 def explain(df: pd.DataFrame, *, metric: str = "dice", threshold: float = 0.5, n_bins: int = 4,
             n_boot: int = 500, k: int = 3, rng: np.random.Generator, n_repeats: int = 5,
-            min_cases: int = 4, min_rows: int = 20, descriptors=None, off_label: bool = False) -> Explanation:
+            min_cases: int = 4, min_rows: int = 12, descriptors=None, off_label: bool = False) -> Explanation:
     """Run every failure-factor analysis on ``df`` (see the module docstring); ``k`` top factors per group;
     ``off_label`` also analyses the protocols a model was not trained for (as their own groups)."""
     bins = factors.binned_scores(df, metric=metric, n_bins=n_bins, rng=rng, n_boot=n_boot, descriptors=descriptors,
