@@ -1,38 +1,29 @@
 """The headless controller of the slice viewer: all state and logic, no ipywidgets.
 
-    s = Session(image, model="litemedsam", ground_truth=gt)    # image (y, x[, 3]) or (z, y, x[, 3])
-    s = Session(case)                                           # a manifest case: its image and labels
-    s.set_slice(12); s.click(120, 88); s.click(140, 90, positive=False); s.box(100, 70, 180, 130)
-    s.mask            # bool (H, W) of the current slice
-    s.metrics         # {"dice": ..., "iou": ...} against the current ground-truth label
-    s.accept("lesion"); s.save("labels.nii.gz"); s.save("prompts.json")
-    s.view_state.observe(lambda changed: ...)    # what a view mirrors (samwidgets.widgets.observable)
+    s = Session(image_or_case, model="litemedsam", ground_truth=gt)   # (y, x[, 3]) or (z, y, x[, 3])
+    s.set_slice(12); s.click(120, 88); s.box(100, 70, 180, 130); s.mask; s.metrics
+    s.accept("lesion"); s.propagate(); s.save("labels.nii.gz"); s.save("prompts.json")
+    s.view_state.observe(lambda changed: ...)    # what a view mirrors (observable.py)
 
-Coordinates are xy pixels of the original slice (x = column, y = row); boxes are xyxy; slices z are
-0-based array indices (people see z + 1). Each slice keeps its own prompt state (points + at most one
-box); every change reruns the decoder from the slice's cached embedding: multimask candidates are asked
-for when the prompt is one point and nothing else (SAM's advice for ambiguous prompts), the best-scoring
-one is selected; previous logits are not fed back (as in Mazurowski et al.'s protocol, protocols.md). An
-edit the model rejects is rolled back and re-raised as a typed error, so the session keeps its state.
-
-The Session is composed of parts it owns: an :class:`~.embedder.Embedder` (per-slice embeddings,
-background prefetch), an :class:`~.annotation.Annotator` (label volume), a :class:`~.prompt_log.PromptLog`
-and an optional :class:`~.autosave.Autosaver` (debounced, flushed on accept/propagate/save/slice change/
-close). It publishes what a view shows in one :class:`~.observable.Observable` (``view_state``).
+Coordinates are xy pixels of the slice, boxes xyxy, slices z 0-based (people see z + 1). Each slice keeps
+its own prompts; every change reruns the decoder on the slice's cached embedding (multimask for a lone
+point, best score selected; no logits fed back, as Mazurowski et al.'s protocol in protocols.md). An edit
+the model rejects is rolled back and re-raised as a typed error. Parts the Session owns: Embedder,
+Predictions, Annotator + Labelling, PromptLog, History, Autosaver; it publishes one Observable ViewState.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 
 import numpy as np
 
 from samwidgets.errors import InputError, PromptError, SamwidgetsError
 from samwidgets.widgets.annotation import Annotator
-from samwidgets.widgets.model_setup import everything_note, load_predictor, model_input, point_warning
+from samwidgets.widgets.labelling import Labelling
+from samwidgets.widgets.model_setup import load_predictor, model_input, point_warning
 from samwidgets.widgets.embedder import Embedder
-from samwidgets.widgets.observable import EverythingResult, Message, Observable, ViewState, slice_label
+from samwidgets.widgets.observable import Message, Observable, ViewState, slice_label
 from samwidgets.widgets.predictions import Predictions, as_number, check_xy
 from samwidgets.widgets.prompt_log import PromptLog, parse_log, replay_events
 from samwidgets.widgets.sources import open_source, normalise_ground_truth, spatial_shape
@@ -78,12 +69,12 @@ class Session:
         where = str(self.source or "image")
         self.annotator = Annotator(self.shape, list(label_names) if label_names else list(self.ground_truth),
                                    where=where)
+        self.labelling = Labelling(self.annotator, self._commit, n_slices=self.n_slices, where=where)
         self.log = PromptLog()
         self.history = History()
         self.predictions = Predictions(self.predictor, self.model_name, (self.height, self.width))
         self.z = self.n_slices // 2 if self.is_3d else 0
         self.prefetch = int(prefetch)
-        self.everything: dict[int, EverythingResult] = {}   # segment-everything results by slice z
         self.view_state = Observable(ViewState(z=self.z))
         self._lock = threading.RLock()
         self._replaying = False
@@ -373,11 +364,7 @@ class Session:
         Returns the number of pixels written; the autosave is on disk when it returns. PromptError when
         there is no mask to accept."""
         z = self.z  # the slice shown now, even if the mask has to wait for its embedding
-        lid = self.annotator.label_id(self.default_label if label is None else label)
-        mask, name = self.mask_of(z), self.label_names[lid - 1]
-        self._commit("accept", lambda: {z: self.annotator.accepted(z, mask, lid)}, at=z, slice=z, label=name,
-                     message=f"accepted {int(mask.sum())} px as '{name}' on {slice_label(z, self.n_slices)}")
-        return int(mask.sum())
+        return self.labelling.accept(z, self.mask_of(z), label)
 
     def propagate(self, label=None, *, z_range=None) -> list[int]:
         """Propagate the accepted ``label`` of the current slice through the neighbouring slices (3D only).
@@ -387,20 +374,7 @@ class Session:
         samwidgets.models.propagate.propagate_from_mask from z0; z_range = (z_min, z_max) inclusive, 0-based,
         limits the slices. Pixels of the other slices are set to the label where the propagated mask is
         true, as one undoable change recorded against z0. Returns the slices written (0-based z)."""
-        z0 = self.z
-        lid = self.annotator.label_id(self.default_label if label is None else label)
-        zr = None if z_range is None else (int(z_range[0]), int(z_range[1]))
-        masks = self.annotator.propagated(self.predictor, self.model_array, z0, lid, z_range=zr)
-        written: list[int] = []
-
-        def planes():
-            out = self.annotator.merged(masks, lid)
-            written.extend(sorted(out))
-            return out
-
-        self._commit("propagate", planes, at=z0, slice=z0, label=self.label_names[lid - 1],
-                     z_range=None if zr is None else list(zr))
-        return written
+        return self.labelling.propagate(self.z, label, self.predictor, self.model_array, z_range=z_range)
 
     def record_restored(self, op: str, **event) -> None:
         """Record an accept/propagate whose labels come from elsewhere (an autosave) as an empty undo step,
@@ -409,11 +383,14 @@ class Session:
             self.history.push(Change(op, slice=self.z))
             self._record(op, **event)
 
+    @property
+    def everything(self) -> dict:
+        """Segment-everything results (EverythingResult) by slice z."""
+        return self.labelling.everything
+
     def check_everything(self) -> None:
         """PromptError when the model was trained on boxes only (segment everything prompts points)."""
-        note = everything_note(self.predictor)
-        if note:
-            raise PromptError(note, where=self.model_name)
+        self.labelling.check_everything(self.predictor)
 
     def segment_everything(self, z: int | None = None, *, n_per_side: int = 8, iou_threshold: float = 0.7,
                            min_score: float = 0.5) -> np.ndarray:
@@ -423,9 +400,8 @@ class Session:
         self.check_everything()
         z = self.z if z is None else int(z)
         params = {"n_per_side": n_per_side, "iou_threshold": iou_threshold, "min_score": min_score}
-        result = EverythingResult.compute(self.predictor, self.embedder.get(z), z, **params)
+        result = self.labelling.segment_everything(z, self.predictor, self.embedder.get(z), **params)
         with self._lock:
-            self.everything[z] = result
             self._record("segment_everything", slice=z, **params)
         self._publish()
         return result.label_map
@@ -433,18 +409,7 @@ class Session:
     def accept_everything(self, index: int, label=None) -> int:
         """Write mask ``index`` of the current slice's segment-everything list into the labels as ``label``
         (undoable). Returns the number of pixels written."""
-        z, index = self.z, int(index)
-        res = self.everything.get(z)
-        if res is None or not 0 <= index < len(res.scores):
-            raise PromptError(f"segment-everything mask {index + 1} does not exist ({0 if res is None else len(res.scores)}"
-                              f" masks on {slice_label(z, self.n_slices)})", where=self.source or "image")
-        mask = res.mask(index)
-        lid = self.annotator.label_id(self.default_label if label is None else label)
-        self.everything[z] = replace(res, accepted=res.accepted | {index})
-        self._commit("accept_everything", lambda: {z: self.annotator.accepted(z, mask, lid)}, at=z, slice=z,
-                     index=index, label=self.label_names[lid - 1],
-                     message=f"accepted mask {index + 1} ({int(mask.sum())} px) as '{self.label_names[lid - 1]}'")
-        return int(mask.sum())
+        return self.labelling.accept_everything(self.z, int(index), label)
 
     def clear_everything(self) -> None:
         """Forget the current slice's segment-everything results (accepted labels stay)."""
