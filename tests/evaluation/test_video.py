@@ -71,13 +71,14 @@ def test_start_frames_and_scores_on_annotated_frames_only():
 
 
 @pytest.fixture(scope="module")
-def real_chain(shared_data):
+def real_chain(shared_data, tmp_path_factory):
     import samwidgets.models as models
 
     root = shared_data / REAL_CLIP
     need(root.is_dir(), f"{root} missing")
     clip = load_clip(root)
     pred = models.load("litemedsam", device="cpu")
+    pred.onnx_directory = tmp_path_factory.mktemp("onnx")  # the ONNX export stays out of the user's cache
     res = propagate_clip(clip, "video_chain_box_middle", pred, rng=np.random.default_rng(0))
     return clip, pred, res
 

@@ -45,9 +45,10 @@ def test_finetune_comparison(session_cache, tmp_path, monkeypatch):
     assert _images(html) >= 3  # training curves, paired plot, failure types
 
 
-def test_video_propagation_report(session_cache, tmp_path, shared_data, tmp_path_factory):
+def test_video_propagation_report(session_cache, tmp_path, shared_data, tmp_path_factory, monkeypatch):
     """The synthetic clip with LiteMedSAM chaining and SAM2-T at random weights side by side."""
     pytest.importorskip("sam2")
+    monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(session_cache))  # the kernel's ONNX export goes there too
     from tests.models import random_weights as rw
 
     ckpt = rw.checkpoint_file("sam2_t", tmp_path_factory)
