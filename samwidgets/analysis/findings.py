@@ -65,6 +65,13 @@ def _ci(mean, lo, hi) -> str:
     return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(mean) else "–"
 
 
+def _bin(row) -> str:
+    """A bin's mean [CI], saying how few cases it holds when under 3 (then the interval means little)."""
+    n = int(row["n_cases"])
+    few = f" ({n} case{'s' if n != 1 else ''})" if n < 3 else ""
+    return _ci(row["mean"], row["ci_low"], row["ci_high"]) + few
+
+
 def factor_sentence(bins: pd.DataFrame, spear: pd.Series | None, descriptor: str, metric: str) -> str:
     """One sentence: the score in the lowest and highest bin of ``descriptor`` (``bins`` holds that
     group's bins of that descriptor) and, when given, its Spearman correlation."""
@@ -72,13 +79,12 @@ def factor_sentence(bins: pd.DataFrame, spear: pd.Series | None, descriptor: str
     word = _QUANTILE.get(int(lo["n_bins"]), "bin")
     name = label(descriptor)
     if lo["n_bins"] <= 2 and lo["high"] == lo["low"] and hi["high"] == hi["low"]:
-        text = (f"{metric.capitalize()} is {_ci(lo['mean'], lo['ci_low'], lo['ci_high'])} at {name} = "
-                f"{fmt_value(lo['low'])} and {_ci(hi['mean'], hi['ci_low'], hi['ci_high'])} at {fmt_value(hi['low'])}")
+        text = (f"{metric.capitalize()} is {_bin(lo)} at {name} = {fmt_value(lo['low'])} and {_bin(hi)} at "
+                f"{fmt_value(hi['low'])}")
     else:
         verb = "rises" if hi["mean"] > lo["mean"] else "falls"
-        text = (f"{metric.capitalize()} {verb} from {_ci(lo['mean'], lo['ci_low'], lo['ci_high'])} in the lowest "
-                f"{word} of {name} (≤ {fmt_value(lo['high'])}) to {_ci(hi['mean'], hi['ci_low'], hi['ci_high'])} "
-                f"in the highest (≥ {fmt_value(hi['low'])})")
+        text = (f"{metric.capitalize()} {verb} from {_bin(lo)} in the lowest {word} of {name} "
+                f"(≤ {fmt_value(lo['high'])}) to {_bin(hi)} in the highest (≥ {fmt_value(hi['low'])})")
     if spear is not None and np.isfinite(spear["rho"]):
         text += (f"; Spearman ρ = {spear['rho']:.2f} [{spear['ci_low']:.2f}, {spear['ci_high']:.2f}], "
                  f"{int(spear['n_rows'])} objects of {int(spear['n_cases'])} cases")

@@ -102,3 +102,11 @@ def test_explain_marks_off_label_groups_and_draws():
     assert len(fig.axes) == len(on.top[on.top.modality == "US"])
     rows = why.gallery_rows(df, on, group, k=1)
     assert list(rows["extreme"]) == ["lowest", "highest"] and rows["factor"].str.contains("=").all()
+
+
+def test_sentence_says_when_a_bin_holds_few_cases():
+    bins = pd.DataFrame({"bin": [1, 2], "n_bins": [2, 2], "low": [0.1, 2.0], "high": [1.0, 3.0],
+                         "mean": [0.2, 0.8], "ci_low": [0.2, 0.7], "ci_high": [0.2, 0.9], "n_cases": [1, 5]})
+    text = findings.factor_sentence(bins, None, "obj_cnr", "dice")
+    assert text == ("Dice rises from 0.200 [0.200, 0.200] (1 case) in the lowest half of boundary contrast (CNR) "
+                    "(≤ 1) to 0.800 [0.700, 0.900] in the highest (≥ 2).")
