@@ -58,8 +58,8 @@ def _prepare_notebook(root: Path) -> Path:
 
         nb = nbformat.read(out, as_version=4)
         nb.cells.append(nbformat.v4.new_code_cell(
-            "for on in (viewer.canvas.on_mouse_down, viewer.canvas.on_mouse_up):\n"
-            "    on(viewer.on_mouse_down if on == viewer.canvas.on_mouse_down else viewer.on_mouse_up, remove=True)"))
+            "viewer.canvas.on_mouse_down(viewer.input.on_mouse_down, remove=True)\n"
+            "viewer.canvas.on_mouse_up(viewer.input.on_mouse_up, remove=True)"))
         nbformat.write(nb, out)
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from samwidgets.widgets import Session, SliceViewer
+from samwidgets.widgets import SliceViewer
 from samwidgets.widgets.windowing import AUTO, PREWINDOWED
 from widgets.fakes import FakePredictor, disk
 from widgets.test_viewer import click, fire
