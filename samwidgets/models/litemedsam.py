@@ -213,6 +213,12 @@ class OnnxBackend:
     The decoder graph's image side, which does not depend on the sparse prompts, is computed once per
     embedding and kept for the last one (one slot, ~10 MiB, keyed by the embedding tensor; the Embedding
     itself is never written to); with a mask prompt it is computed per prompt set.
+
+    The small torch steps around the ONNX runs (prompt encoder, upsampling) run with the process's torch
+    threads: this object changes no process-wide setting. (Earlier versions set ``torch.set_num_threads(1)``
+    around them: on a heavily loaded 2-core machine that made the median one-box decode ~1.5x faster, the
+    best one the same; a per-thread OpenMP limit does not give it back, the MKL inside libtorch takes the
+    process-wide setting only.)
     """
 
     name = "onnx"
