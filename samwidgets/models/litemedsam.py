@@ -35,8 +35,8 @@ rearranged graph (:mod:`samwidgets.models.litemedsam_decoder`, same weights and 
 whose prompt-independent image side is computed once per embedding (one slot in the predictor, ~10 MiB,
 for the last embedding decoded); logits within 1e-4 of the torch decoder, masks identical on the CT lesion cases;
 measured 15.7 vs 45.9 ms for one box, 178 vs 699 ms for 16 boxes (``benchmarks/models.py``, same run).
-The small torch steps around it (prompt encoder, upsampling) run with the process's torch threads: nothing
-here changes a process-wide setting. Encoder and decoder run on one backend object chosen once when the
+The small torch steps around it (prompt encoder, upsampling) run single-threaded in the calling thread only
+(per-thread OpenMP and MKL limits, restored after): nothing here changes a process-wide setting. Encoder and decoder run on one backend object chosen once when the
 predictor is made (:class:`OnnxBackend` or :class:`TorchBackend`); ``backend="torch"`` or
 ``$SAMWIDGETS_LITEMEDSAM_BACKEND=torch`` forces torch for both; the torch decoder reuses the dense
 positional encoding (computed once per predictor, it depends on weights only), feeds channels_last tensors
@@ -138,6 +138,43 @@ def postprocess(low_res, input_size: tuple[int, int], original_size: tuple[int, 
     return (torch.sigmoid(up) > 0.5).cpu().numpy()
 
 
+def single_threaded_in_this_thread():
+    """A context-manager factory: each context runs its block with torch's CPU thread pools limited to one
+    thread IN THE CALLING THREAD ONLY, then restores them: OpenMP through its per-thread nthreads-var
+    (threadpoolctl) and the MKL linked into libtorch through ``MKL_Set_Num_Threads_Local``. Other threads and
+    the process-wide ``torch.set_num_threads`` are untouched. Made once; a part that is not found is left
+    alone (then that pool keeps its threads)."""
+    import ctypes
+    from contextlib import ExitStack, contextmanager
+
+    openmp = mkl = None
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        openmp = ThreadpoolController().select(user_api="openmp")
+    except Exception:  # noqa: BLE001 - threadpoolctl missing: OpenMP keeps its threads
+        pass
+    try:
+        import torch
+
+        mkl = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so")).MKL_Set_Num_Threads_Local
+        mkl.argtypes, mkl.restype = [ctypes.c_int], ctypes.c_int
+    except (OSError, AttributeError):  # another platform, or a torch built without MKL
+        mkl = None
+
+    @contextmanager
+    def single_threaded():
+        with ExitStack() as stack:
+            if openmp is not None:
+                stack.enter_context(openmp.limit(limits=1))
+            if mkl is not None:
+                previous = mkl(1)  # this thread's previous local value (0: it followed the global one)
+                stack.callback(mkl, previous)
+            yield
+
+    return single_threaded
+
+
 class TorchBackend:
     """Eager torch image encoder and mask decoder (GPUs, MPS; the CPU when asked or when ONNX Runtime is
     unavailable).
@@ -214,11 +251,10 @@ class OnnxBackend:
     embedding and kept for the last one (one slot, ~10 MiB, keyed by the embedding tensor; the Embedding
     itself is never written to); with a mask prompt it is computed per prompt set.
 
-    The small torch steps around the ONNX runs (prompt encoder, upsampling) run with the process's torch
-    threads: this object changes no process-wide setting. (Earlier versions set ``torch.set_num_threads(1)``
-    around them: on a heavily loaded 2-core machine that made the median one-box decode ~1.5x faster, the
-    best one the same; a per-thread OpenMP limit does not give it back, the MKL inside libtorch takes the
-    process-wide setting only.)
+    The small torch steps around the ONNX runs (prompt encoder, upsampling: < 1 ms each) run single-threaded
+    in the calling thread only (:func:`single_threaded_in_this_thread`, OpenMP and MKL per-thread limits):
+    with two threads, on a loaded 2-core machine, each parallel region could stall 5-20 ms waiting for a
+    descheduled worker. No process-wide setting changes. Results do not depend on the thread count.
     """
 
     name = "onnx"
@@ -241,6 +277,7 @@ class OnnxBackend:
             _, dense = net.prompt_encoder(points=None, boxes=None, masks=None)
         self._no_mask_dense = np.ascontiguousarray(dense.detach().float().numpy())  # (1, 256, 64, 64)
         self._prepared = None  # (weakref to an image_embed tensor, its prepared decoder inputs)
+        self._single_threaded = single_threaded_in_this_thread()
 
     def encode(self, x: np.ndarray):
         """(1, 3, 256, 256) float32 -> image_embed (1, 256, 64, 64) float32 CPU tensor."""
@@ -249,6 +286,10 @@ class OnnxBackend:
     def decode(self, embedding, pts, box_t, mask_t, n: int):
         """(masks (n, 1, H, W) bool, scores (n, 1), low-res logits (n, 1, 256, 256)) as numpy arrays; one
         prompt set per ONNX Runtime run."""
+        with self._single_threaded():
+            return self._decode(embedding, pts, box_t, mask_t, n)
+
+    def _decode(self, embedding, pts, box_t, mask_t, n: int):
         torch = self._torch
         source = embedding.features["image_embed"]
         prepared = embed = None

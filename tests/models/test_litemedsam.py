@@ -309,3 +309,22 @@ def test_bad_checkpoints_raise_checkpoint_error(tmp_path):
     torch.save({"image_encoder.weight": torch.zeros(3)}, wrong)
     with pytest.raises(CheckpointError, match="does not fit"):
         models.load("litemedsam", checkpoint=wrong, device="cpu")
+
+
+def test_decode_changes_no_process_wide_thread_setting(litemedsam, ct_lesion_slices):
+    """The ONNX backend's torch steps run single-threaded in the calling thread only: another thread, and
+    torch's process-wide setting, keep their thread counts."""
+    import threading
+
+    from samwidgets.models.litemedsam import single_threaded_in_this_thread
+
+    before = torch.get_num_threads()
+    seen = {}
+    with single_threaded_in_this_thread()():
+        seen["here"] = torch.get_num_threads()
+        other = threading.Thread(target=lambda: seen.update(other=torch.get_num_threads()))
+        other.start()
+        other.join()
+    assert seen == {"here": 1, "other": before} and torch.get_num_threads() == before
+    litemedsam.decode(ct_lesion_slices[0]["embedding"], box_xyxy=ct_lesion_slices[0]["box"])
+    assert torch.get_num_threads() == before
