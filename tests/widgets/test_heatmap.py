@@ -44,7 +44,7 @@ def test_heat_toggle_draws_the_map_with_a_colour_bar_and_values_are_single_click
 def test_heat_map_in_the_background_reports_progress_and_can_be_cancelled():
     class Slow(FakePredictor):
         def decode(self, emb, **kw):
-            time.sleep(0.05)
+            time.sleep(0.2)   # 9 batches: the cancel lands long before the end, even on a loaded machine
             return super().decode(emb, **kw)
 
     v = viewer(Slow(), background=True)
