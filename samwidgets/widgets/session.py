@@ -9,7 +9,8 @@ Coordinates are xy pixels of the slice, boxes xyxy, slices z 0-based (people see
 its own prompts; every change reruns the decoder on the slice's cached embedding (multimask for a lone
 point, best score selected; no logits fed back, as Mazurowski et al.'s protocol in protocols.md). An edit
 the model rejects is rolled back and re-raised as a typed error. Parts the Session owns: Embedder,
-Predictions, Annotator + Labelling, PromptLog, History, Autosaver; it publishes one Observable ViewState.
+Predictions, Annotator + Labelling, PromptEditor, Persistence, PromptLog,
+History, Autosaver; it publishes one Observable ViewState.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import threading
 
 import numpy as np
 
-from samwidgets.errors import InputError, PromptError, SamwidgetsError
+from samwidgets.errors import InputError, SamwidgetsError
 from samwidgets.widgets.annotation import Annotator
+from samwidgets.widgets.editing import PromptEditor
 from samwidgets.widgets.labelling import Labelling
 from samwidgets.widgets.model_setup import load_predictor, model_input, point_warning
 from samwidgets.widgets.embedder import Embedder
 from samwidgets.widgets.observable import Message, Observable, ViewState, slice_label
-from samwidgets.widgets.predictions import Predictions, as_number, check_xy
-from samwidgets.widgets.prompt_log import PromptLog, parse_log, replay_events
+from samwidgets.widgets.predictions import Predictions
+from samwidgets.widgets.persistence import Persistence
+from samwidgets.widgets.prompt_log import PromptLog, replay_events
 from samwidgets.widgets.sources import open_source, normalise_ground_truth, spatial_shape
 from samwidgets.widgets.state import Change, History, SliceState
 
@@ -77,18 +80,28 @@ class Session:
         self.prefetch = int(prefetch)
         self.view_state = Observable(ViewState(z=self.z))
         self._lock = threading.RLock()
-        self._replaying = False
-        self._restoring = False
+        self.files = Persistence(
+            self.annotator, self._lock, image=self.image, shape=self.shape, prompt_log=lambda: self.prompt_log,
+            autosaver=lambda: self.autosaver, replay_onto=lambda evs, accept: replay_events(self, evs, accept=accept),
+            flush=self._flush, publish=self._publish, refocus=self._refocus)
         self.embedder = Embedder(self.predictor, self.model_slice, self.n_slices, background=background,
                                  on_ready=self._embedded)
         self.autosaver = None
         if autosave_dir is not None:
             from samwidgets.widgets.autosave import Autosaver
 
-            self.autosaver = Autosaver(autosave_dir, snapshot=self._autosave_snapshot, delay=autosave_delay)
+            self.autosaver = Autosaver(autosave_dir, snapshot=self.files.snapshot, delay=autosave_delay)
+        self.editor = PromptEditor(
+            self.predictions, self.embedder, self.history, self.annotator, self._lock, height=self.height,
+            width=self.width, where=where, current=lambda: self.z, move_to=self._move_to, record=self._record,
+            flush=self._flush, publish=self._publish, replaying=lambda: self.files.replaying,
+            warning=lambda new: point_warning(self.predictor, new))
         if background:
             self.embedder.focus(self.z, self.prefetch)
         self._publish()
+
+    def _move_to(self, z: int) -> None:
+        self.z = z
 
     # -- parts' data under their old names -----------------------------------------------------
     @property
@@ -131,7 +144,7 @@ class Session:
 
         Publishes are serialised by the session lock (the embedding thread publishes too), and each reads
         the slice shown at that moment, so a slow publish for an earlier slice never overwrites a newer one."""
-        if self._replaying:
+        if self.files.replaying:
             return
         with self._lock:
             self._publish_locked(cause, extra)
@@ -194,7 +207,7 @@ class Session:
         with self._lock:
             self.z = z
             self._record("set_slice", slice=z)
-        if self.embedder.background and not self._replaying:
+        if self.embedder.background and not self.files.replaying:
             self.embedder.focus(z, self.prefetch)
         self._flush()
         self._publish(cause="slice")
@@ -211,74 +224,28 @@ class Session:
     def click(self, x: float, y: float, *, positive: bool = True) -> None:
         """Add a point at xy pixel (x, y): positive (inside the object) or negative. Outside or not a
         number -> PromptError."""
-        where = self.source or "image"
-        x, y = as_number(x, "x", where=where), as_number(y, "y", where=where)
-        check_xy(x, y, self.width, self.height, where=where)
-        self._edit("click", self.state.add_point(x, y, 1 if positive else 0), x=x, y=y, positive=bool(positive))
+        self.editor.click(x, y, positive=positive)
 
     def box(self, x0: float, y0: float, x1: float, y1: float) -> None:
-        """Set the slice's box from two corners (xy pixels, any order). A corner outside the image or an
-        empty box -> PromptError (the viewer clips drags to the image before calling this)."""
-        where = self.source or "image"
-        xa, xb = sorted((as_number(x0, "x0", where=where), as_number(x1, "x1", where=where)))
-        ya, yb = sorted((as_number(y0, "y0", where=where), as_number(y1, "y1", where=where)))
-        check_xy(xa, ya, self.width, self.height, where=where)
-        check_xy(xb, yb, self.width, self.height, where=where)
-        if xb - xa < 1 or yb - ya < 1:
-            raise PromptError(f"box [{xa:.1f}, {ya:.1f}, {xb:.1f}, {yb:.1f}] is empty", where=self.source or "image")
-        self._edit("box", self.state.with_box((xa, ya, xb, yb)), box=[xa, ya, xb, yb])
+        """Set the slice's box (xyxy) from two corners (xy pixels, any order). A corner outside the image or
+        an empty box -> PromptError (the viewer clips drags to the image before calling this)."""
+        self.editor.box(x0, y0, x1, y1)
 
     def clear(self) -> None:
         """Remove every prompt of the current slice (undoable)."""
-        if not self.state.empty:
-            self._edit("clear", SliceState())
+        self.editor.clear()
 
     def set_prompt(self, prompt) -> None:
         """Replace the current slice's prompts by a :class:`~samwidgets.prompts.types.Prompt` (or its JSON)."""
-        from samwidgets.prompts.types import Prompt
-
-        p = prompt if isinstance(prompt, Prompt) else Prompt.from_json(prompt)
-        new = SliceState.from_prompt(p)
-        for x, y, _ in new.points:
-            check_xy(x, y, self.width, self.height, where=self.source or "image")
-        self._edit("set_prompt", new, prompt=p.to_json())
-
-    def _edit(self, op: str, new: SliceState, **event) -> None:
-        z = self.z
-        with self._lock:
-            old = self.state_of(z)
-            try:
-                self.predictions.set_state(z, new, self.embedder, decode=not self._replaying)
-            except SamwidgetsError as exc:
-                self._publish(message=Message(str(exc), "error"))
-                raise
-            self.history.push(Change(op, prompts={z: (old, new)}, slice=z))
-            self._record(op, slice=z, **event)
-        warning = point_warning(self.predictor, new) if op in ("click", "set_prompt") else ""
-        self._publish(cause="prompt", **({"message": Message(warning, "warning")} if warning else {}))
+        self.editor.set_prompt(prompt)
 
     def undo(self) -> bool:
         """Undo the last change (prompts, accept or propagate); False when there is nothing to undo."""
-        return self._undo_redo(after=False)
+        return self.editor.undo_redo(after=False)
 
     def redo(self) -> bool:
         """Redo the last undone change; False when there is nothing to redo."""
-        return self._undo_redo(after=True)
-
-    def _undo_redo(self, *, after: bool) -> bool:
-        with self._lock:
-            change = self.history.pop_redo() if after else self.history.pop_undo()
-            if change is None:
-                return False
-            for z, pair in change.prompts.items():
-                self.predictions.restore_state(z, pair[1 if after else 0])
-            self.annotator.apply(change, after=after)
-            self.z = change.slice
-            self._record("redo" if after else "undo")
-        if change.labels:
-            self._flush()
-        self._publish(cause="prompt")
-        return True
+        return self.editor.undo_redo(after=True)
 
     # -- predictions ---------------------------------------------------------------------------
     def prediction(self, z: int | None = None, *, wait: bool = True):
@@ -424,87 +391,32 @@ class Session:
     # -- prompt log, files, autosave -----------------------------------------------------------
     def _record(self, op: str, **event) -> None:
         self.log.record(op, **event)
-        if self.autosaver is not None and not self._restoring:
+        if self.autosaver is not None and not self.files.restoring:
             self.autosaver.touch()
 
     def _flush(self) -> None:
-        if self.autosaver is not None and not self._restoring and not self._replaying:
+        if self.autosaver is not None and not self.files.restoring and not self.files.replaying:
             self.autosaver.flush()
 
-    def _autosave_snapshot(self) -> dict:
-        """What the Autosaver writes; labels as a callable (copied under the lock only when they changed)."""
-        def labels():
-            with self._lock:
-                return self.annotator.labels.copy()
-
-        with self._lock:
-            return {"log": self.prompt_log, "labels": labels, "label_names": list(self.label_names),
-                    "labels_version": self.annotator.version}
+    def _refocus(self) -> None:
+        if self.embedder.background:
+            self.embedder.focus(self.z, self.prefetch)
 
     def replay(self, log, *, accept: bool = True) -> None:
         """Re-apply a prompt log (dict, JSON text or .json path; session or results-table format) onto this
-        image. accept=False skips accept/propagate events (used when the labels are restored from a file).
-
-        Masks are decoded lazily (only where an accepted mask or a candidate choice needs one, and for the
-        slice shown); the view state is published once at the end, not once per event."""
-        events, shape = parse_log(log)
-        if shape is not None and tuple(shape) != tuple(self.shape):
-            raise PromptError(f"the log was made on an image of shape {tuple(shape)}, this one is {self.shape}",
-                              where="prompt log")
-        self._replaying = True
-        try:
-            replay_events(self, events, accept=accept)
-        finally:
-            self._replaying = False
-            if self.embedder.background:
-                self.embedder.focus(self.z, self.prefetch)
-            self._flush()
-            self._publish(cause="slice")
+        image (same spatial shape, else PromptError); accept=False skips accept/propagate (Persistence.replay)."""
+        self.files.replay(log, accept=accept)
 
     def save(self, path):
         """Save by suffix: .json = prompt log; .nii/.nii.gz = label volume with the source geometry
         (samwidgets.io.save_mask, like=image); .png = 2D label map; .npz = labels + label_names.
         A sidecar ``<path>.labels.json`` maps label ids to names for the mask formats. Flushes the autosave."""
-        from pathlib import Path
-
-        from samwidgets.atomic import write_json_atomic
-
-        path = Path(path)
-        if path.name.lower().endswith(".json"):
-            write_json_atomic(path, self.prompt_log)
-        else:
-            with self._lock:
-                self.annotator.save(path, like=self.image)
-        self._flush()
-        return path
+        return self.files.save(path)
 
     def restore(self, directory=None) -> bool:
-        """Restore labels and prompts from an autosave directory (default: this session's autosave_dir).
-
-        The labels come from the saved file; the prompt log is replayed without re-accepting. Returns False
-        when the directory holds no autosave yet."""
-        from samwidgets.widgets.autosave import read_autosave
-
-        if directory is None and self.autosaver is None:
-            raise InputError("no autosave directory given", where="autosave")
-        folder = self.autosaver.directory if directory is None else directory
-        loaded = read_autosave(folder)
-        if loaded is None:
-            return False
-        log, labels, names, _ = loaded
-        self.annotator.check_shape(labels, where=folder)
-        self._restoring = True
-        try:
-            self.replay(log, accept=False)
-            with self._lock:
-                self.annotator.restore(labels, names, where=folder)
-        finally:
-            self._restoring = False
-        if self.autosaver is not None:
-            self.autosaver.touch()
-            self._flush()
-        self._publish()
-        return True
+        """Restore labels (from the saved file) and prompts (log replayed without re-accepting) from an autosave
+        directory (default: this session's autosave_dir). False when it holds no autosave yet."""
+        return self.files.restore(directory)
 
     def close(self) -> None:
         """Flush the autosave, release its folder, stop the embedding thread and free a model built by name."""

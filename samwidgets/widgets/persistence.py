@@ -1,0 +1,97 @@
+"""What saves and reloads a session's work: files by suffix, prompt-log replay and autosave restore (a part
+the Session owns). It owns the ``replaying`` and ``restoring`` flags the Session reads to skip decoding,
+publishing and autosave writes while a log is re-applied.
+
+The Session hands in its parts and callables: ``prompt_log()`` the JSON-safe log, ``autosaver()`` its
+Autosaver or None, ``replay_onto(events, accept)`` to apply parsed log events to the session,
+``flush()`` the autosave, ``publish(**kw)`` the view state, ``refocus()`` to re-aim background embedding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from samwidgets.errors import InputError, PromptError
+from samwidgets.widgets.prompt_log import parse_log
+
+
+class Persistence:
+    """Saving, replay and restore of one session (see the module docstring)."""
+
+    def __init__(self, annotator, lock, *, image, shape: tuple[int, ...], prompt_log, autosaver, replay_onto,
+                 flush, publish, refocus):
+        self.annotator, self.lock, self.image, self.shape = annotator, lock, image, tuple(shape)
+        self.prompt_log, self.autosaver, self.replay_onto = prompt_log, autosaver, replay_onto
+        self.flush, self.publish, self.refocus = flush, publish, refocus
+        self.replaying = False
+        self.restoring = False
+
+    def snapshot(self) -> dict:
+        """What the Autosaver writes; labels as a callable (copied under the lock only when they changed)."""
+        def labels():
+            with self.lock:
+                return self.annotator.labels.copy()
+
+        with self.lock:
+            return {"log": self.prompt_log(), "labels": labels, "label_names": list(self.annotator.label_names),
+                    "labels_version": self.annotator.version}
+
+    def replay(self, log, *, accept: bool = True) -> None:
+        """Re-apply a prompt log (dict, JSON text or .json path; session or results-table format) made on an
+        image of this spatial shape (else PromptError). accept=False skips accept/propagate events (used when
+        the labels are restored from a file). Masks are decoded lazily (only where an accepted mask or a
+        candidate choice needs one, and for the slice shown); the view state is published once at the end."""
+        events, shape = parse_log(log)
+        if shape is not None and tuple(shape) != self.shape:
+            raise PromptError(f"the log was made on an image of shape {tuple(shape)}, this one is {self.shape}",
+                              where="prompt log")
+        self.replaying = True
+        try:
+            self.replay_onto(events, accept)
+        finally:
+            self.replaying = False
+            self.refocus()
+            self.flush()
+            self.publish(cause="slice")
+
+    def save(self, path) -> Path:
+        """Save by suffix: .json = prompt log; .nii/.nii.gz = label volume with the source geometry
+        (samwidgets.io.save_mask, like=image); .png = 2D label map; .npz = labels + label_names. A sidecar
+        ``<path>.labels.json`` maps label ids to names for the mask formats. Flushes the autosave."""
+        from samwidgets.atomic import write_json_atomic
+
+        path = Path(path)
+        if path.name.lower().endswith(".json"):
+            write_json_atomic(path, self.prompt_log())
+        else:
+            with self.lock:
+                self.annotator.save(path, like=self.image)
+        self.flush()
+        return path
+
+    def restore(self, directory=None) -> bool:
+        """Restore labels and prompts from an autosave directory (default: the autosaver's); False when it
+        holds no autosave yet."""
+        from samwidgets.widgets.autosave import read_autosave
+
+        autosaver = self.autosaver()
+        if directory is None and autosaver is None:
+            raise InputError("no autosave directory given", where="autosave")
+        folder = autosaver.directory if directory is None else directory
+        loaded = read_autosave(folder)
+        if loaded is None:
+            return False
+        log, labels, names, _ = loaded
+        self.annotator.check_shape(labels, where=folder)
+        self.restoring = True
+        try:
+            self.replay(log, accept=False)
+            with self.lock:
+                self.annotator.restore(labels, names, where=folder)
+        finally:
+            self.restoring = False
+        if autosaver is not None:
+            autosaver.touch()
+            self.flush()
+        self.publish()
+        return True
