@@ -156,9 +156,12 @@ def test_click_and_box_on_canvas_draw_a_mask(tmp_path, monkeypatch):
     dice = float(re.search(r"Dice (\d\.\d+)", final).group(1))
     print(f"status after click: {after_click!r}; after box: {final!r}")
     assert _cyan_fraction(before, probe) < 0.05, "lesion pixels already cyan before any prompt"
-    # LiteMedSAM's point + box mask leaves part of this lesion's dark lower rim out (Dice ~0.86): most, not
-    # all, probes turn cyan; before any prompt none may
-    assert _cyan_fraction(after, probe) > 0.6, "the prediction overlay did not reach the canvas"
+    # at least 80% of the probes must turn cyan. The check was `> 0.8`; LiteMedSAM's point + box mask
+    # (Dice 0.862) turned exactly 0.8 of them (the probes are seeded, and a share like 160/200 is exactly
+    # 0.8 in floating point), as it leaves part of this lesion's dark lower rim out. That run met the
+    # intended bar, so the bar stays 0.8 and only the comparison became inclusive; before any prompt none
+    # may be cyan
+    assert _cyan_fraction(after, probe) >= 0.8, "the prediction overlay did not reach the canvas"
     assert dice > 0.5, f"box + point on the lesion should segment it; status says {final!r}"
 
 
