@@ -1,7 +1,7 @@
 """Report parameters: validated to JSON-like values, then injected as a cell of literal assignments only.
 
 A parameter value may be None, a bool, an int, a finite float, a str, or a list / dict (str keys) of these,
-nested at most :data:`MAX_DEPTH` deep; anything else (bytes from a YAML ``!!binary`` tag, dates, sets,
+nested at most :data:`MAX_DEPTH` deep, :data:`MAX_VALUES` values in all; anything else (bytes from a YAML ``!!binary`` tag, dates, sets,
 objects, NaN) is a :class:`~samwidgets.errors.ReportError` raised before any notebook runs.
 
 The injected cell is built here, not by papermill (whose fallback for unknown types writes a ``repr``
@@ -22,11 +22,15 @@ import nbformat
 from samwidgets.errors import ReportError
 
 MAX_DEPTH = 32
+MAX_VALUES = 100_000  # values in all parameters together (a YAML alias bomb on the command line is refused)
 INJECTED_TAG = "injected-parameters"
 _SCALARS = (type(None), bool, int, float, str)
 
 
-def _check_value(value, path: str, depth: int) -> None:
+def _check_value(value, path: str, depth: int, budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ReportError(f"parameters hold more than {MAX_VALUES:,} values", where=path)
     if depth > MAX_DEPTH:
         raise ReportError(f"parameter value nested deeper than {MAX_DEPTH} levels", where=path)
     if isinstance(value, float) and not math.isfinite(value):
@@ -37,14 +41,14 @@ def _check_value(value, path: str, depth: int) -> None:
         return
     if type(value) is list:
         for i, item in enumerate(value):
-            _check_value(item, f"{path}[{i}]", depth + 1)
+            _check_value(item, f"{path}[{i}]", depth + 1, budget)
         return
     if type(value) is dict:
         for key, item in value.items():
             if type(key) is not str:
                 raise ReportError(f"dict keys must be strings, not {type(key).__name__} ({key!r:.60})",
                                   where=path)
-            _check_value(item, f"{path}[{key!r:.60}]", depth + 1)
+            _check_value(item, f"{path}[{key!r:.60}]", depth + 1, budget)
         return
     raise ReportError(
         f"a parameter value must be None, a bool, a number, a string or a list/dict of these; got "
@@ -56,10 +60,11 @@ def validate_parameters(params: dict) -> dict:
     :class:`ReportError` naming the parameter (``where``) and the reason."""
     if not isinstance(params, dict):
         raise ReportError(f"parameters must be a dict, not {type(params).__name__}")
+    budget = [MAX_VALUES]
     for name, value in params.items():
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
             raise ReportError(f"parameter name {name!r:.80} is not a Python identifier", where="parameters")
-        _check_value(value, name, 0)
+        _check_value(value, name, 0, budget)
     return params
 
 

@@ -44,6 +44,16 @@ def test_values_that_are_not_json_like_are_refused(bad):
         validate_parameters({"seed": bad})
 
 
+@pytest.mark.timeout(20)
+def test_a_yaml_alias_bomb_on_the_command_line_is_refused_quickly(tiny_notebook, tmp_path, capsys):
+    bomb = "[" + ", ".join(["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"] + ["*a0"] * 8) + "]"
+    for i in range(1, 9):
+        bomb = f"[&a{i} {bomb}, " + ", ".join([f"*a{i}"] * 8) + "]"
+    assert main(["report", str(tiny_notebook), "-p", "label", bomb, "--out", str(tmp_path / "o")]) == 2
+    assert "more than 100,000 values" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_names_must_be_identifiers():
     for name in ("a b", "import", "x=1;y", ""):
         with pytest.raises(ReportError, match="identifier"):
