@@ -151,27 +151,9 @@ def test_bad_manifest_is_one_line_error(tmp_path, capsys):
     assert "nope.yaml" in err and "Traceback" not in err
 
 
-ONE_2D_CASE = """\
-dataset: busi
-modality: US
-anatomy: breast
-licence: CC0 1.0
-citation: "Al-Dhabyani W, Gomaa M, Khaled H, Fahmy A. Data in Brief 28:104863, 2020"
-root: {root}
-preset: percentile
-dims: 2
-label: {{type: colours, labels: {{benign_lesion: [0, 255, 0]}}, background: [0, 0, 0], max_distance: 30}}
-cases:
-  - {{id: "10209", image: busi/images/10209.png, label: busi/masks/10209.png}}
-  - {{id: "10217", image: busi/images/10217.png, label: busi/masks/10217.png}}
-"""
-
-
-def test_precompute_real_manifest_with_litemedsam(repo_root, tmp_path, monkeypatch, capsys):
-    # two 2D cases of the embedded sample (data_manifests/sample.yaml starts with a 16-slice CT volume,
-    # too slow for a unit test on CPU); --max-cases 1 embeds only the first
-    manifest = tmp_path / "one.yaml"
-    manifest.write_text(ONE_2D_CASE.format(root=repo_root / "data_manifests" / "sample"))
+def test_precompute_real_manifest_with_litemedsam(busi_pair_manifest, tmp_path, monkeypatch, capsys):
+    # two 2D cases of the embedded sample; --max-cases 1 embeds only the first
+    manifest = busi_pair_manifest
     monkeypatch.setenv("SAMWIDGETS_LITEMEDSAM_BACKEND", "torch")
     monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path))
     real_load, built = samwidgets.models.load, []

@@ -47,26 +47,9 @@ def test_sample_sweep_writes_and_resumes(repo_root, tmp_path, capsys):
     assert tables_equal(pd.read_parquet(out), first)
 
 
-BUSI_PAIR = """\
-dataset: busi
-modality: US
-anatomy: breast
-licence: CC0 1.0
-citation: "Al-Dhabyani W, Gomaa M, Khaled H, Fahmy A. Data in Brief 28:104863, 2020"
-root: {root}
-preset: percentile
-dims: 2
-label: {{type: colours, labels: {{benign_lesion: [0, 255, 0]}}, background: [0, 0, 0], max_distance: 30}}
-cases:
-  - {{id: "10209", image: images/10209.png, label: masks/10209.png}}
-  - {{id: "10217", image: images/10217.png, label: masks/10217.png}}
-"""
-
-
-def test_workers_2_runs_on_a_local_cluster_and_writes_the_same_table(repo_root, tmp_path, capsys):
+def test_workers_2_runs_on_a_local_cluster_and_writes_the_same_table(busi_pair_manifest, tmp_path, capsys):
     """Two 2D cases of the embedded sample: --workers 2 gives the in-process table and prints the dashboard."""
-    manifest = tmp_path / "busi_pair.yaml"
-    manifest.write_text(BUSI_PAIR.format(root=repo_root / "data_manifests" / "sample" / "busi"))
+    manifest = busi_pair_manifest
     common = ["evaluate", "--manifest", str(manifest), "--model", "litemedsam", "--protocol", "box",
               "--protocol", "point", "--device", "cpu", "--no-progress"]
     assert main([*common, "--out", str(tmp_path / "local.parquet")]) == 0
