@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import threading
 
 import pytest
 
@@ -13,6 +12,7 @@ from samwidgets.cli import main
 from samwidgets.errors import CheckpointError
 from samwidgets.models import weights
 from samwidgets.models.registry import MODELS, ModelSpec
+from tests.local_http import serving
 
 BODY = b"checkpoint bytes " * 500
 
@@ -41,15 +41,8 @@ class Redirecting(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def base():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
-    srv.daemon_threads = True
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with serving(Redirecting) as (url, _):
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import hashlib
 import http.server
 import socket
 import struct
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from samwidgets.errors import CheckpointError, ModelError
 from samwidgets.models import weights
 from samwidgets.models.registry import MODELS, ModelSpec
+from tests.local_http import serving
 
 BODY = bytes(range(256)) * 4096  # 1 MiB fake checkpoint
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -50,21 +50,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
-    srv.hits = []
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    watchdog = threading.Timer(120, srv.shutdown)  # stops by itself even if teardown never runs
-    watchdog.daemon = True
-    watchdog.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}", srv
-    finally:
-        watchdog.cancel()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=10)
+    with serving(Handler) as (base, srv):
+        srv.hits = []
+        yield base, srv
 
 
 @pytest.fixture
