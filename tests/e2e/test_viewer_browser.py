@@ -11,6 +11,7 @@ then fail (a check that it tests the wiring).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -88,14 +89,68 @@ def _wait_status(page, pattern: str, *, timeout: float) -> str:
     raise AssertionError(f"status never matched {pattern!r}; last seen {text!r}")
 
 
-def test_click_and_box_on_canvas_draw_a_mask(tmp_path, monkeypatch):
-    playwright_api = pytest.importorskip("playwright.sync_api")
+def _chromium_or_skip() -> str:
+    """Path of Debian's chromium; skips the test when it cannot be had (fails it in CI)."""
     chromium = harness.ensure_chromium()
     if chromium is None:
         reason = "Debian chromium is not installed and cannot be installed here (needs root and apt-get)"
         if harness.IN_CI:
             pytest.fail(f"required in CI: {reason}")
         pytest.skip(reason)
+    return chromium
+
+
+@contextlib.contextmanager
+def _notebook_running(playwright_api, chromium: str, root: Path, name: str, *, log_name: str, height: int):
+    """JupyterLab on ``root`` (server log in ARTIFACTS/``log_name``), notebook ``name`` open in headless
+    Chromium (a 1400 x ``height`` viewport) with "Run All Cells" clicked; yields the page. The browser is
+    closed and the server stopped on exit."""
+    with harness.jupyterlab(root, log_path=ARTIFACTS / log_name) as (url, token):
+        with playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=harness.CHROMIUM_ARGS, headless=True)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": height})
+                page.goto(f"{url}/lab/tree/{name}?token={token}", timeout=90_000)
+                page.wait_for_selector(".jp-Notebook", timeout=90_000)
+                time.sleep(2)
+                if page.locator(".jp-Dialog").count():  # "Select Kernel" on first open
+                    page.keyboard.press("Enter")
+                page.click("text=Run", timeout=15_000)
+                page.click("text=Run All Cells", timeout=15_000)
+                yield page
+            finally:
+                browser.close()
+
+
+def _canvas_xy(page, width: int):
+    """``page_xy(x, y)``: the page point of image pixel (x, y) (xy pixels) on the viewer's canvas (the last
+    canvas among the cell outputs), once it is shown and scrolled into view; ``width`` is the image's."""
+    canvas = page.locator(".jp-OutputArea canvas").last
+    canvas.wait_for(timeout=30_000)
+    canvas.scroll_into_view_if_needed()
+    time.sleep(1.5)
+    bb = canvas.bounding_box()
+    scale = bb["width"] / width  # the viewer fits the longest side, 1 canvas px = 1 CSS px
+
+    def page_xy(x, y):
+        return bb["x"] + x * scale, bb["y"] + y * scale
+
+    return page_xy
+
+
+def _drag(page, start, end) -> None:
+    """Press the mouse at page point ``start``, move to ``end`` in 7 equal steps and release (draws a box)."""
+    (x0, y0), (x1, y1) = start, end
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for t in np.linspace(0, 1, 8)[1:]:
+        page.mouse.move(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t)
+    page.mouse.up()
+
+
+def test_click_and_box_on_canvas_draw_a_mask(tmp_path, monkeypatch):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    chromium = _chromium_or_skip()
     from PIL import Image as PILImage
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -105,53 +160,27 @@ def test_click_and_box_on_canvas_draw_a_mask(tmp_path, monkeypatch):
     root.mkdir()
     name = _prepare_notebook(root).name
 
-    with harness.jupyterlab(root, log_path=ARTIFACTS / "jupyter-server.log") as (url, token):
-        with playwright_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=harness.CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"{url}/lab/tree/{name}?token={token}", timeout=90_000)
-                page.wait_for_selector(".jp-Notebook", timeout=90_000)
-                time.sleep(2)
-                if page.locator(".jp-Dialog").count():  # "Select Kernel" on first open
-                    page.keyboard.press("Enter")
-                page.click("text=Run", timeout=15_000)
-                page.click("text=Run All Cells", timeout=15_000)
-                _wait_status(page, r"^prompts: 0", timeout=400)   # kernel start, model load, first encode
-                canvas = page.locator(".jp-OutputArea canvas").last
-                canvas.wait_for(timeout=30_000)
-                canvas.scroll_into_view_if_needed()
-                time.sleep(1.5)
-                bb = canvas.bounding_box()
-                scale = bb["width"] / w  # the viewer fits the longest side, 1 canvas px = 1 CSS px
+    with _notebook_running(playwright_api, chromium, root, name, log_name="jupyter-server.log",
+                           height=1000) as page:
+        _wait_status(page, r"^prompts: 0", timeout=400)   # kernel start, model load, first encode
+        page_xy = _canvas_xy(page, w)
+        # sample points well inside the lesion, away from the point marker at the centre
+        inner = ndimage.binary_erosion(mask, iterations=4)
+        inner[max(0, int(centre[1]) - 12):int(centre[1]) + 12, max(0, int(centre[0]) - 12):int(centre[0]) + 12] = False
+        ys, xs = np.nonzero(inner)
+        pick = np.random.default_rng(0).choice(len(xs), size=min(200, len(xs)), replace=False)
+        probe = [page_xy(xs[i] + 0.5, ys[i] + 0.5) for i in pick]
+        page.screenshot(path=str(ARTIFACTS / "before.png"))
+        before = np.asarray(PILImage.open(ARTIFACTS / "before.png").convert("RGB"))
 
-                def page_xy(x, y):
-                    return bb["x"] + x * scale, bb["y"] + y * scale
-
-                # sample points well inside the lesion, away from the point marker at the centre
-                inner = ndimage.binary_erosion(mask, iterations=4)
-                inner[max(0, int(centre[1]) - 12):int(centre[1]) + 12, max(0, int(centre[0]) - 12):int(centre[0]) + 12] = False
-                ys, xs = np.nonzero(inner)
-                pick = np.random.default_rng(0).choice(len(xs), size=min(200, len(xs)), replace=False)
-                probe = [page_xy(xs[i] + 0.5, ys[i] + 0.5) for i in pick]
-                page.screenshot(path=str(ARTIFACTS / "before.png"))
-                before = np.asarray(PILImage.open(ARTIFACTS / "before.png").convert("RGB"))
-
-                page.mouse.click(*page_xy(*centre))
-                after_click = _wait_status(page, r"^prompts: 1 \| Dice \d", timeout=120)
-                x0, y0 = page_xy(max(box[0] - 4, 0), max(box[1] - 4, 0))
-                x1, y1 = page_xy(min(box[2] + 4, w - 1), min(box[3] + 4, h - 1))
-                page.mouse.move(x0, y0)
-                page.mouse.down()
-                for t in np.linspace(0, 1, 8)[1:]:
-                    page.mouse.move(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t)
-                page.mouse.up()
-                final = _wait_status(page, r"^prompts: 2 \| Dice \d", timeout=120)
-                time.sleep(1.5)  # let the frontend paint the last overlay
-                page.screenshot(path=str(ARTIFACTS / "after.png"))
-                after = np.asarray(PILImage.open(ARTIFACTS / "after.png").convert("RGB"))
-            finally:
-                browser.close()
+        page.mouse.click(*page_xy(*centre))
+        after_click = _wait_status(page, r"^prompts: 1 \| Dice \d", timeout=120)
+        _drag(page, page_xy(max(box[0] - 4, 0), max(box[1] - 4, 0)),
+              page_xy(min(box[2] + 4, w - 1), min(box[3] + 4, h - 1)))
+        final = _wait_status(page, r"^prompts: 2 \| Dice \d", timeout=120)
+        time.sleep(1.5)  # let the frontend paint the last overlay
+        page.screenshot(path=str(ARTIFACTS / "after.png"))
+        after = np.asarray(PILImage.open(ARTIFACTS / "after.png").convert("RGB"))
 
     dice = float(re.search(r"Dice (\d\.\d+)", final).group(1))
     print(f"status after click: {after_click!r}; after box: {final!r}")
@@ -209,12 +238,7 @@ def test_3d_ct_wheel_box_accept_propagate_save(tmp_path, monkeypatch):
         if harness.IN_CI:
             pytest.fail(f"required in CI: the shared CT case cannot be read ({exc})")
         pytest.skip(f"the shared CT case cannot be read: {exc}")
-    chromium = harness.ensure_chromium()
-    if chromium is None:
-        reason = "Debian chromium is not installed and cannot be installed here (needs root and apt-get)"
-        if harness.IN_CI:
-            pytest.fail(f"required in CI: {reason}")
-        pytest.skip(reason)
+    chromium = _chromium_or_skip()
     import nibabel as nib
     import papermill
 
@@ -230,64 +254,38 @@ def test_3d_ct_wheel_box_accept_propagate_save(tmp_path, monkeypatch):
     z_start = n // 2
     z = z_start + 2
     ys, xs = np.nonzero(gt[z])
-    with harness.jupyterlab(root, log_path=ARTIFACTS / "jupyter-server-ct3d.log") as (url, token):
-        with playwright_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=harness.CHROMIUM_ARGS, headless=True)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
-                page.goto(f"{url}/lab/tree/explore_ct.ipynb?token={token}", timeout=90_000)
-                page.wait_for_selector(".jp-Notebook", timeout=90_000)
-                time.sleep(2)
-                if page.locator(".jp-Dialog").count():
-                    page.keyboard.press("Enter")
-                page.click("text=Run", timeout=15_000)
-                page.click("text=Run All Cells", timeout=15_000)
-                try:
-                    _wait_status(page, r"^prompts: 0 \| Dice —", timeout=400)
-                except AssertionError:
-                    _shot(page, "0-failed-to-open")
-                    outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-                    raise AssertionError(f"the viewer did not open; cell outputs: {outputs!r}") from None
-                canvas = page.locator(".jp-OutputArea canvas").last
-                canvas.wait_for(timeout=30_000)
-                canvas.scroll_into_view_if_needed()
-                time.sleep(1.5)
-                bb = canvas.bounding_box()
-                scale = bb["width"] / w
-
-                def page_xy(x, y):
-                    return bb["x"] + x * scale, bb["y"] + y * scale
-
-                _wait_text(page, rf"slice {z_start + 1}/{n} · embedding: ready", timeout=240)
-                _shot(page, "1-opened")
-                page.mouse.move(*page_xy(w / 2, h / 2))
-                for _ in range(2):
-                    page.mouse.wheel(0, 100)
-                    time.sleep(0.6)
-                _wait_text(page, rf"slice {z + 1}/{n} · embedding: ready", timeout=240)
-                _shot(page, "2-wheel-scrolled")
-                x0, y0 = page_xy(max(xs.min() - 3, 0), max(ys.min() - 3, 0))
-                x1, y1 = page_xy(min(xs.max() + 4, w - 1), min(ys.max() + 4, h - 1))
-                page.mouse.move(x0, y0)
-                page.mouse.down()
-                for t in np.linspace(0, 1, 8)[1:]:
-                    page.mouse.move(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t)
-                page.mouse.up()
-                boxed = _wait_status(page, r"^prompts: 1 \| Dice \d", timeout=120)
-                time.sleep(1.0)
-                _shot(page, "3-box")
-                _button(page, "accept").click()
-                _wait_text(page, rf"accepted \d+ px as 'lesion' on slice {z + 1}/{n}", timeout=60)
-                _shot(page, "4-accepted")
-                _button(page, "propagate").click()
-                propagated = _wait_text(page, r"propagated 'lesion' from slice", timeout=600)
-                time.sleep(1.0)
-                _shot(page, "5-propagated")
-                _button(page, "save").click()
-                saved_msg = _wait_text(page, r"^saved ", timeout=60)
-                _shot(page, "6-saved")
-            finally:
-                browser.close()
+    with _notebook_running(playwright_api, chromium, root, "explore_ct.ipynb", log_name="jupyter-server-ct3d.log",
+                           height=1100) as page:
+        try:
+            _wait_status(page, r"^prompts: 0 \| Dice —", timeout=400)
+        except AssertionError:
+            _shot(page, "0-failed-to-open")
+            outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+            raise AssertionError(f"the viewer did not open; cell outputs: {outputs!r}") from None
+        page_xy = _canvas_xy(page, w)
+        _wait_text(page, rf"slice {z_start + 1}/{n} · embedding: ready", timeout=240)
+        _shot(page, "1-opened")
+        page.mouse.move(*page_xy(w / 2, h / 2))
+        for _ in range(2):
+            page.mouse.wheel(0, 100)
+            time.sleep(0.6)
+        _wait_text(page, rf"slice {z + 1}/{n} · embedding: ready", timeout=240)
+        _shot(page, "2-wheel-scrolled")
+        _drag(page, page_xy(max(xs.min() - 3, 0), max(ys.min() - 3, 0)),
+              page_xy(min(xs.max() + 4, w - 1), min(ys.max() + 4, h - 1)))
+        boxed = _wait_status(page, r"^prompts: 1 \| Dice \d", timeout=120)
+        time.sleep(1.0)
+        _shot(page, "3-box")
+        _button(page, "accept").click()
+        _wait_text(page, rf"accepted \d+ px as 'lesion' on slice {z + 1}/{n}", timeout=60)
+        _shot(page, "4-accepted")
+        _button(page, "propagate").click()
+        propagated = _wait_text(page, r"propagated 'lesion' from slice", timeout=600)
+        time.sleep(1.0)
+        _shot(page, "5-propagated")
+        _button(page, "save").click()
+        saved_msg = _wait_text(page, r"^saved ", timeout=60)
+        _shot(page, "6-saved")
 
     print(f"after the box: {boxed!r}; {propagated!r}; {saved_msg!r}")
     dice = float(re.search(r"Dice (\d\.\d+)", boxed).group(1))
