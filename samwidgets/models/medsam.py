@@ -28,9 +28,7 @@ import numpy as np
 from samwidgets.models.checkpoints import build_from_checkpoint
 from samwidgets.models.device import resolve_device
 from samwidgets.models.base_predictor import BasePredictor
-from samwidgets.models.sam import build_network, run_sam_decoder
-
-IMG_SIZE = 1024
+from samwidgets.models.sam import IMG_SIZE, build_network, run_sam_decoder  # MedSAM keeps SAM's 1024² encoder input
 
 
 def medsam_input(image: np.ndarray) -> np.ndarray:
