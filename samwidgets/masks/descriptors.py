@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from samwidgets.errors import InputError
+from samwidgets.masks.components import connected_components
 
 #: width in pixels of the ring outside the object used for the boundary contrast (CNR)
 RING_WIDTH_PX = 3
@@ -143,8 +144,7 @@ def size(mask, *, spacing=None) -> tuple[float, float, float]:
 
 def n_components(mask) -> int:
     """Connected components of the object: 8-connectivity in 2D, 26 in 3D (as the prompt simulators)."""
-    m = _mask(mask)
-    return int(ndi.label(m, structure=ndi.generate_binary_structure(m.ndim, m.ndim))[1])
+    return connected_components(_mask(mask))[1]
 
 
 def n_holes(mask) -> int:

@@ -43,7 +43,7 @@ import numpy as np
 from scipy import ndimage
 
 from samwidgets.errors import PromptError
-from samwidgets.masks.components import connected_components
+from samwidgets.masks.components import components_by_size
 
 #: the reference re-seeds numpy's legacy generator with this before every tie break
 REFERENCE_SEED = 42
@@ -120,12 +120,8 @@ def largest_error_component(gt: np.ndarray, pred: np.ndarray) -> np.ndarray | No
     """The largest connected component of ``gt != pred`` (full connectivity), ties to the lowest label in
     C-order scan order, as a bool mask of the input shape; None when the prediction is perfect."""
     g, p = _pair(gt, pred)
-    labels, n = connected_components(g != p)
-    if n == 0:
-        return None
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    return labels == int(np.argmax(sizes))
+    largest = components_by_size(g != p, max_components=1)
+    return largest[0] if largest else None
 
 
 def padded_edt(component: np.ndarray) -> np.ndarray:

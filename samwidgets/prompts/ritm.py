@@ -29,9 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from samwidgets.errors import PromptError
+from samwidgets.prompts.geometry import distance_map
 
 
 @dataclass(frozen=True)
@@ -47,23 +47,6 @@ class RitmClick:
 
     def xy(self) -> np.ndarray:
         return np.array([self.yx[1], self.yx[0]], dtype=float)
-
-
-def padded_distance(mask: np.ndarray) -> np.ndarray:
-    """Exact L2 distance of each True pixel of a (y, x) mask to the nearest False pixel, the mask padded by
-    one False pixel on every side first (reference ``padding=True``). Returns (y, x) float.
-
-    Computed on the mask's bounding box padded by one False pixel: the same values (the nearest False
-    pixel of a pixel inside the box always lies within that ring or closer), far less work on big slices.
-    """
-    m = np.asarray(mask, bool)
-    out = np.zeros(m.shape, float)
-    ys, xs = np.nonzero(m)
-    if len(ys) == 0:
-        return out
-    box = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
-    out[box] = ndimage.distance_transform_edt(np.pad(m[box], 1, constant_values=False))[1:-1, 1:-1]
-    return out
 
 
 class RitmClicker:
@@ -85,8 +68,8 @@ class RitmClicker:
         fn, fp = self.gt & ~p, ~self.gt & p
         if not fn.any() and not fp.any():
             return None
-        fn_dt = padded_distance(fn) * self.not_clicked
-        fp_dt = padded_distance(fp) * self.not_clicked
+        fn_dt = distance_map(fn) * self.not_clicked
+        fp_dt = distance_map(fp) * self.not_clicked
         fn_max, fp_max = fn_dt.max(), fp_dt.max()
         positive = bool(fn_max > fp_max)
         dt, top = (fn_dt, fn_max) if positive else (fp_dt, fp_max)

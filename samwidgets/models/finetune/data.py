@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.errors import InputError, SamwidgetsError
+from samwidgets.models.weights import file_sha256
 
 SPLITS = ("train", "val", "test")
 
@@ -94,14 +95,6 @@ def split_by_case(keys, *, val_fraction: float, test_fraction: float, rng: np.ra
     return {k: sorted(parts[k]) for k in SPLITS}
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def data_hash(cases) -> str:
     """sha256 over the sorted (case key, sha256 of image file, sha256 of label file) of ``cases``; a DICOM
     series folder is hashed over its sorted files."""
@@ -112,9 +105,9 @@ def data_hash(cases) -> str:
             if p is None:
                 parts.append("-")
             elif Path(p).is_dir():
-                parts.append(hashlib.sha256("".join(file_digest(f) for f in sorted(Path(p).iterdir())
+                parts.append(hashlib.sha256("".join(file_sha256(f) for f in sorted(Path(p).iterdir())
                                                     if f.is_file()).encode()).hexdigest())
             else:
-                parts.append(file_digest(Path(p)))
+                parts.append(file_sha256(Path(p)))
         rows.append("|".join(parts))
     return hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
