@@ -180,7 +180,7 @@ class SliceViewer(W.VBox):
                 labels = s.labels[z] if s.is_3d else s.labels
                 ev = st.everything
                 heat = self.heat_rgba(z)
-                key = (z, id(st.mask), st.labels_version, id(gt), id(ev), id(heat))
+                key = (z, id(st.mask), st.labels_version, None if gt is None else s.gt_label, id(ev), id(heat))
                 self.painter.overlay(key, mask=st.mask, ground_truth=gt, labels=labels, heat=heat,
                                      everything=None if ev is None else ev.label_map)
             if "prompts" in layers:
