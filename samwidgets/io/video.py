@@ -32,14 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from samwidgets.errors import ImageReadError, MissingExtraError
-from samwidgets.io._common import VIDEO_SUFFIXES, as_path, check_numeric, wrap_read
+from samwidgets.io._common import (RASTER_SUFFIXES, VIDEO_SUFFIXES, as_path, check_numeric, check_voxel_count,
+                                   wrap_read)
 from samwidgets.io.image import TIME_AXES, Image
 
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+FRAME_SUFFIXES = RASTER_SUFFIXES  # the same list that makes io read a folder as a clip (is_clip_dir)
 #: upper bound on frames read from one clip (a guard against decoding hours of video by mistake)
 MAX_FRAMES = 20000
-#: upper bound on the decoded pixels of a clip (frames x height x width)
-MAX_PIXELS = 4_000_000_000
+#: decoded values per clip (frames x height x width [x 3]) are bounded like any image: io's max_voxels
 
 
 @dataclass
@@ -117,8 +117,7 @@ def _stack_frames(paths: list[Path], where: Path) -> np.ndarray:
     if len(paths) > MAX_FRAMES:
         raise ImageReadError(f"{len(paths)} frames, more than the limit of {MAX_FRAMES}", where=where)
     first = _read_pixels(paths[0], palette=False)
-    if first.size * len(paths) > MAX_PIXELS:
-        raise ImageReadError(f"{len(paths)} frames of {first.shape} exceed {MAX_PIXELS} values", where=where)
+    check_voxel_count((len(paths),) + first.shape, where)
     out = np.empty((len(paths),) + first.shape, dtype=first.dtype)
     out[0] = first
     for t, p in enumerate(paths[1:], start=1):
@@ -247,8 +246,9 @@ def read_video_file(path) -> Clip:
             try:
                 for frame in container.decode(stream):
                     frames.append(frame.to_ndarray(format="rgb24"))
-                    if len(frames) > MAX_FRAMES or len(frames) * frames[0].size > MAX_PIXELS:
-                        raise ImageReadError(f"more than {MAX_FRAMES} frames or {MAX_PIXELS} values", where=path)
+                    if len(frames) > MAX_FRAMES:
+                        raise ImageReadError(f"more than {MAX_FRAMES} frames", where=path)
+                    check_voxel_count((len(frames),) + frames[0].shape, path)
             except av.error.FFmpegError as exc:
                 raise ImageReadError(f"cannot decode video: {exc}", where=path) from exc
     if not frames:

@@ -164,3 +164,19 @@ def test_real_clip_manifest_validates(shared_data, repo_root):
     image, labels = case.load()
     assert image.is_video and image.array.shape == (38, 395, 547, 3)
     assert labels["tumor"].shape == (38, 395, 547) and labels["tumor"].any(axis=(1, 2)).all()
+
+
+def test_gif_frames_read_as_a_clip_and_clips_obey_the_voxel_limit(tmp_path, monkeypatch):
+    """A folder of GIF frames is a clip (io's clip test and the frame reader use one suffix list), and a
+    clip's frames x height x width x channels is bounded by the same setting as any image."""
+    from samwidgets.io import load_image
+    from samwidgets.io._common import MAX_VOXELS_ENV
+
+    frames, _ = synthetic_frames()
+    for t in range(T):
+        PILImage.fromarray(frames[t]).save(tmp_path / f"{t:05d}.gif")
+    img = load_image(tmp_path)
+    assert img.is_video and img.array.shape == (T, H, W, 3)
+    monkeypatch.setenv(MAX_VOXELS_ENV, str(T * H * W * 3 - 1))
+    with pytest.raises(ImageReadError, match=MAX_VOXELS_ENV):
+        load_clip(tmp_path)
