@@ -9,7 +9,8 @@ Both read the per-step rows the sweep writes (one row per object and prompt step
   trapezoid is linear, so the AUC of the mean equals the mean of the AUCs), then cases per group with a
   bootstrap CI over cases.
 * :func:`noc_objects` / :func:`noc_table`: per object of ``noc:N``, NoC@85 and NoC@90 from its IoU sequence
-  (:func:`samwidgets.evaluation.click_metrics.noc`); per group, RITM's ``compute_noc_metric`` figures: mean
+  (:func:`samwidgets.evaluation.click_metrics.noc`); per group, RITM's ``compute_noc_metric`` figures
+  (:func:`samwidgets.evaluation.click_metrics.summarize_nocs`, the evaluation layer's one averaging): mean
   NoC over objects (the reference's unit is the object), the objects with NoC = N ("≥N@85/90"), and seconds
   per click.
 """
@@ -21,7 +22,7 @@ import pandas as pd
 
 from samwidgets.analysis.results import UNIT, ok_rows
 from samwidgets.analysis.stats import bootstrap_ci
-from samwidgets.evaluation.click_metrics import AUC_CLICKS, NOC_THRESHOLDS, click_auc, noc
+from samwidgets.evaluation.click_metrics import AUC_CLICKS, NOC_THRESHOLDS, click_auc, noc, noc_key, summarize_nocs
 from samwidgets.evaluation.cvpr25 import CVPR25_PROTOCOLS
 from samwidgets.evaluation.noc import NOC_PROTOCOL
 
@@ -89,10 +90,10 @@ def noc_objects(df: pd.DataFrame, *, thresholds=NOC_THRESHOLDS) -> pd.DataFrame:
         row = {**dict(zip(OBJECT_KEYS, key)), "clicks": max_clicks, "iou_1": float(ious[0]),
                "iou_final": float(ious[-1]), "seconds_per_click": float(g["seconds"].mean())}
         for t in thresholds:
-            row[f"noc@{round(t * 100):d}"] = noc(ious, t, max_clicks=max_clicks)
+            row[f"noc@{noc_key(t)}"] = noc(ious, t, max_clicks=max_clicks)
         out.append(row)
     cols = [*OBJECT_KEYS, "clicks", "iou_1", "iou_final", "seconds_per_click",
-            *(f"noc@{round(t * 100):d}" for t in thresholds)]
+            *(f"noc@{noc_key(t)}" for t in thresholds)]
     return pd.DataFrame(out, columns=cols)
 
 
@@ -108,10 +109,11 @@ def noc_table(df: pd.DataFrame, *, by=("modality", "model", "protocol"), thresho
         group = group if isinstance(group, tuple) else (group,)
         n = int(part["clicks"].max())
         row = {**dict(zip(by, group)), "objects": len(part)}
+        summary = summarize_nocs({t: part[f"noc@{noc_key(t)}"] for t in thresholds}, max_clicks=n)
         for t in thresholds:  # compute_noc_metric: mean NoC, and how many objects have NoC == N
-            k = f"{round(t * 100):d}"
-            row[f"NoC@{k}"] = float(part[f"noc@{k}"].mean())
-            row[f"≥{n}@{k}"] = int((part[f"noc@{k}"] == n).sum())
+            k = noc_key(t)
+            row[f"NoC@{k}"] = summary[f"noc@{k}"]
+            row[f"≥{n}@{k}"] = summary[f"over@{k}"]
         row.update({"IoU@1": float(part["iou_1"].mean()), f"IoU@{n}": float(part["iou_final"].mean()),
                     "s/click": float(part["seconds_per_click"].mean())})
         rows.append(row)

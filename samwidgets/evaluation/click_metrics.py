@@ -42,14 +42,27 @@ def noc(ious, threshold: float, *, max_clicks: int = NOC_MAX_CLICKS) -> int:
     return int(np.argmax(vals)) + 1 if vals.any() else int(max_clicks)
 
 
+def noc_key(threshold: float) -> str:
+    """The threshold as the summary keys spell it: percent, "85" for 0.85."""
+    return f"{round(threshold * 100):d}"
+
+
 def noc_summary(all_ious, *, thresholds=NOC_THRESHOLDS, max_clicks: int = NOC_MAX_CLICKS) -> dict:
     """``compute_noc_metric``: for each threshold t, {"noc@t": mean NoC over objects, "over@t": how many
     objects have NoC == max_clicks}; keys use t in percent ("noc@85", "over@85"). ``all_ious``: one IoU
     sequence per object (click 1 first)."""
+    nocs = {t: [noc(ious, t, max_clicks=max_clicks) for ious in all_ious] for t in thresholds}
+    return summarize_nocs(nocs, max_clicks=max_clicks)
+
+
+def summarize_nocs(nocs: dict, *, max_clicks: int) -> dict:
+    """The averaging half of ``compute_noc_metric``, given each object's NoC already computed:
+    ``nocs`` maps a threshold t to one NoC per object; returns {"noc@t": mean (NaN without objects),
+    "over@t": how many NoCs equal ``max_clicks``} with t in percent, as :func:`noc_summary`."""
     out: dict = {}
-    for t in thresholds:
-        scores = np.array([noc(ious, t, max_clicks=max_clicks) for ious in all_ious], dtype=int)
-        key = f"{round(t * 100):d}"
+    for t, values in nocs.items():
+        scores = np.asarray(values, dtype=int)  # the reference: np.array(..., dtype=int)
+        key = noc_key(t)
         out[f"noc@{key}"] = float(scores.mean()) if len(scores) else float("nan")
         out[f"over@{key}"] = int((scores == max_clicks).sum())
     return out

@@ -10,6 +10,7 @@ import pytest
 from samwidgets.analysis import plots
 from samwidgets.analysis.interactive import cvpr25_objects, cvpr25_table, noc_objects, noc_table
 from samwidgets.analysis.stats import clicks_curve
+from samwidgets.evaluation.click_metrics import noc_summary
 from samwidgets.evaluation.table import normalise
 
 
@@ -57,6 +58,24 @@ def test_noc_objects_and_table(table):
     assert t["≥20@85"] == 1 and t["≥20@90"] == 1
     per_mod = noc_table(table).set_index("modality")
     assert per_mod.loc["CT", "NoC@85"] == 3 and per_mod.loc["MR", "≥20@90"] == 1
+
+
+def test_noc_table_per_group_equals_noc_summary_on_the_same_ious(table):
+    rng = np.random.default_rng(3)
+    extra = []
+    for i in range(12):  # more objects, some reaching the thresholds, some never
+        seq = list(np.sort(rng.uniform(0.2, 1.0, size=20)))
+        extra += rows(f"r{i}", "a", "noc:20", seq, n_points=range(1, 21), ious=seq, modality="CT" if i % 2 else "MR")
+    both = pd.concat([table, normalise(pd.DataFrame(extra))], ignore_index=True)
+    got = noc_table(both).set_index("modality")
+    d = both[both.protocol == "noc:20"]
+    for modality, part in d.groupby("modality"):
+        ious = [g.sort_values("step")["iou"].to_numpy(float) for _, g in part.groupby(["case", "label"])]
+        want = noc_summary(ious, max_clicks=20)
+        row = got.loc[modality]
+        assert row["objects"] == len(ious)
+        assert (row["NoC@85"], row["NoC@90"]) == (want["noc@85"], want["noc@90"])  # identical, not approx
+        assert (row["≥20@85"], row["≥20@90"]) == (want["over@85"], want["over@90"])
 
 
 def test_tables_without_interactive_rows_are_empty(table):
