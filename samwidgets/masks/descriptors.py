@@ -27,6 +27,7 @@ from scipy import ndimage as ndi
 
 from samwidgets.errors import InputError
 from samwidgets.masks.components import connected_components
+from samwidgets.masks.distance import distance_map
 
 #: width in pixels of the ring outside the object used for the boundary contrast (CNR)
 RING_WIDTH_PX = 3
@@ -315,7 +316,7 @@ def click_distance(point_xy, mask) -> tuple[float, float]:
 
     px = Euclidean distance transform of the object at the clicked pixel (distance to the nearest
     background pixel, the image edge counting as background, as the simulators' centre point uses:
-    :func:`samwidgets.prompts.geometry.distance_map`); a click outside the object gets minus its distance
+    :func:`samwidgets.masks.distance.distance_map`); a click outside the object gets minus its distance
     to the nearest object pixel. relative = px / max of that transform (the largest inscribed radius), so
     the simulators' centre click gives 1. The point is rounded to the nearest pixel; off the image: NaN.
     """
@@ -323,11 +324,10 @@ def click_distance(point_xy, mask) -> tuple[float, float]:
     x, y = (int(round(float(v))) for v in np.asarray(point_xy, float).reshape(2))
     if not m.any() or not (0 <= y < m.shape[0] and 0 <= x < m.shape[1]):
         return _NAN, _NAN
-    sl = _crop(m, 0)  # the transform on the bounding box padded by one background pixel equals the full one
-    inside = ndi.distance_transform_edt(np.pad(m[sl], 1, constant_values=False))
+    inside = distance_map(m)
     radius = float(inside.max())
     if m[y, x]:
-        d = float(inside[y - sl[0].start + 1, x - sl[1].start + 1])
+        d = float(inside[y, x])
     else:
         d = -float(ndi.distance_transform_edt(~m)[y, x])
     return d, d / radius

@@ -9,11 +9,11 @@ from samwidgets.prompts.geometry import (
     box_from_mask,
     centre_point,
     components,
-    distance_map,
     grid_points,
     jitter_box,
     random_point,
 )
+from samwidgets.masks.distance import distance_map
 from samwidgets.prompts.iterative import (
     error_click,
     first_click,

@@ -15,10 +15,10 @@ column 3, row 5 has the box [3, 5, 3, 5]), as in the CVPR24 npz ``boxes`` and th
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from samwidgets.errors import PromptError
 from samwidgets.masks.components import components_by_size
+from samwidgets.masks.distance import distance_map  # the one definition; re-exported by samwidgets.prompts
 
 #: maximum random shift, in pixels, of each box side for the jittered box (SAM2 medical benchmark)
 BOX_JITTER_PX = 5
@@ -38,23 +38,6 @@ def components(mask: np.ndarray, *, max_components: int | None = None) -> list[n
     component labels. ``max_components`` keeps only the largest ones.
     """
     return components_by_size(_as_mask2d(mask), max_components=max_components)
-
-
-def distance_map(mask: np.ndarray) -> np.ndarray:
-    """Euclidean distance of each object pixel to the nearest background pixel, in pixels.
-
-    mask: (y, x) bool. The image border counts as background (the mask is zero-padded by one pixel),
-    so an object touching the border has distance 1 on its border pixels. Returns (y, x) float.
-    """
-    m = _as_mask2d(mask)
-    out = np.zeros(m.shape, float)
-    ys, xs = np.nonzero(m)
-    if len(ys) == 0:
-        return out
-    # the transform on the mask's bounding box padded by one background pixel equals the full one
-    sl = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
-    out[sl] = ndimage.distance_transform_edt(np.pad(m[sl], 1, constant_values=False))[1:-1, 1:-1]
-    return out
 
 
 def centre_point(mask: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from samwidgets.errors import PromptError
-from samwidgets.prompts.geometry import distance_map
+from samwidgets.masks.distance import distance_map
 
 
 @dataclass(frozen=True)
