@@ -19,6 +19,11 @@ Readers (every failure is an :class:`~samwidgets.errors.ImageReadError` naming t
 * :func:`read_video_file`: .mp4 / .avi / .mov / .mkv through PyAV (extra ``video``), every frame decoded
   to RGB (t, y, x, 3) uint8.
 
+Size: a clip is one image for io's ``max_voxels`` setting (``SAMWIDGETS_MAX_VOXELS``): frames x height x
+width [x 3] is checked before any frame is decoded, from the first frame file's header and the number of
+files (folders), or from the frame count, duration, rate and size the container declares (video files;
+the running total is checked while decoding too, in case the metadata is missing or lies).
+
 :func:`load_clip` dispatches on the path. This module never imports torch.
 """
 
@@ -95,16 +100,38 @@ def _list_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
-def _read_pixels(path: Path, *, palette: bool) -> np.ndarray:
-    """One frame or mask: (y, x) or (y, x, 3). ``palette``: keep palette indices of a 'P' image."""
+_GREY_MODES = ("L", "I;16", "I")  # Pillow modes read as (y, x); every other mode becomes RGB (y, x, 3)
+
+
+def _header_shape(im, *, palette: bool) -> tuple[int, ...]:
+    """The (y, x) or (y, x, 3) shape :func:`_read_pixels` makes of an opened, not yet decoded Pillow image."""
+    grey = im.mode in _GREY_MODES or (im.mode == "P" and palette)
+    return (im.height, im.width) if grey else (im.height, im.width, 3)
+
+
+def frame_shape(path: Path, *, palette: bool = False) -> tuple[int, ...]:
+    """(y, x) or (y, x, 3): the shape of one frame or mask file read from its header only (nothing decoded)."""
+    from PIL import Image as PILImage
+
+    with wrap_read(path, "cannot read frame"):
+        with PILImage.open(str(path)) as im:  # lazy: only the header is read
+            return _header_shape(im, palette=palette)
+
+
+def _read_pixels(path: Path, *, palette: bool, plane: tuple[int, int] | None = None) -> np.ndarray:
+    """One frame or mask: (y, x) or (y, x, 3). ``palette``: keep palette indices of a 'P' image.
+    ``plane``: the (y, x) size it must have, checked from the header before decoding, like io's max_voxels."""
     from PIL import Image as PILImage
 
     with wrap_read(path, "cannot read frame"):
         with PILImage.open(str(path)) as im:
+            shape = _header_shape(im, palette=palette)
+            check_voxel_count(shape, path)
+            if plane is not None and shape[:2] != tuple(plane):
+                raise ImageReadError(f"{path.name} is {shape[:2]} (y, x) but the clip's frames are "
+                                     f"{tuple(plane)}", where=path)
             im.load()
-            if im.mode == "P" and palette:
-                arr = np.array(im)
-            elif im.mode in ("L", "I;16", "I"):
+            if im.mode in _GREY_MODES or (im.mode == "P" and palette):
                 arr = np.array(im)
             else:
                 arr = np.array(im.convert("RGB"))
@@ -112,16 +139,18 @@ def _read_pixels(path: Path, *, palette: bool) -> np.ndarray:
 
 
 def _stack_frames(paths: list[Path], where: Path) -> np.ndarray:
+    """Frames (t, y, x[, 3]). The clip's size (frames x the first frame's header shape) is checked against
+    io's max_voxels before any frame is decoded; each later frame's size is checked from its header."""
     if not paths:
         raise ImageReadError(f"no frames ({', '.join(FRAME_SUFFIXES)}) in the folder", where=where)
     if len(paths) > MAX_FRAMES:
         raise ImageReadError(f"{len(paths)} frames, more than the limit of {MAX_FRAMES}", where=where)
+    check_voxel_count((len(paths),) + frame_shape(paths[0]), where)
     first = _read_pixels(paths[0], palette=False)
-    check_voxel_count((len(paths),) + first.shape, where)
     out = np.empty((len(paths),) + first.shape, dtype=first.dtype)
     out[0] = first
     for t, p in enumerate(paths[1:], start=1):
-        arr = _read_pixels(p, palette=False)
+        arr = _read_pixels(p, palette=False, plane=first.shape[:2])
         if arr.shape != first.shape or arr.dtype != first.dtype:
             raise ImageReadError(f"frame {p.name} is {arr.shape} {arr.dtype}, the first frame "
                                  f"{paths[0].name} is {first.shape} {first.dtype}", where=p)
@@ -138,9 +167,7 @@ def _read_masks(folder: Path, names: list[str], shape2d: tuple[int, int]) -> dic
         if t is None:
             raise ImageReadError(f"mask {p.name} has no frame of the same name (frames: {names[0]}..{names[-1]})",
                                  where=p)
-        lab = _read_pixels(p, palette=True)
-        if lab.shape[:2] != shape2d:
-            raise ImageReadError(f"mask is {lab.shape[:2]} but its frame is {shape2d}", where=p)
+        lab = _read_pixels(p, palette=True, plane=shape2d)  # size checked before decoding
         labels[t] = lab
     return labels
 
@@ -221,9 +248,54 @@ def read_vos(root, video: str | None = None) -> Clip:
     return clip
 
 
+def _declared_frames(container, stream) -> int | None:
+    """The number of frames a video file's metadata declares: the stream's frame count, else its duration
+    (the stream's, else the container's) x its average frame rate; None when the file says neither."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate:
+        return None
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / 1_000_000  # the container's duration is in microseconds
+    else:
+        return None
+    return max(1, round(seconds * float(rate)))
+
+
+def _check_declared_size(container, stream, path: Path) -> None:
+    """Refuse a clip whose declared frames x height x width x 3 exceeds io's max_voxels (or whose frame
+    count exceeds MAX_FRAMES) before any frame is decoded. A file that declares nothing is bounded while
+    decoding instead (see :func:`_decode_rgb`)."""
+    n, h, w = _declared_frames(container, stream), stream.height, stream.width
+    if n is not None and n > MAX_FRAMES:
+        raise ImageReadError(f"the file declares {n} frames, more than the limit of {MAX_FRAMES}", where=path)
+    if n is not None and h and w:
+        check_voxel_count((n, int(h), int(w), 3), path)
+
+
+def _decode_rgb(container, stream, path: Path) -> list[np.ndarray]:
+    """Every frame of ``stream`` as (y, x, 3) uint8; the running total is bounded too (the metadata may lie)."""
+    import av
+
+    frames: list[np.ndarray] = []
+    try:
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) > MAX_FRAMES:
+                raise ImageReadError(f"more than {MAX_FRAMES} frames", where=path)
+            check_voxel_count((len(frames),) + frames[0].shape, path)
+    except av.error.FFmpegError as exc:
+        raise ImageReadError(f"cannot decode video: {exc}", where=path) from exc
+    return frames
+
+
 def read_video_file(path) -> Clip:
     """A video file (.mp4/.avi/.mov/.mkv) through PyAV -> :class:`Clip` of RGB frames (t, y, x, 3) uint8,
-    ``meta["fps"]`` from the stream's average rate; no labels."""
+    ``meta["fps"]`` from the stream's average rate; no labels. The size the container declares (frames x
+    height x width x 3) is checked against io's max_voxels before anything is decoded."""
     path = as_path(path)
     if not path.is_file():
         raise ImageReadError("file not found", where=path)
@@ -231,8 +303,6 @@ def read_video_file(path) -> Clip:
         import av
     except ImportError as exc:
         raise MissingExtraError("av", "video", where=path) from exc
-    frames: list[np.ndarray] = []
-    fps = None
     with wrap_read(path, "cannot decode video"):
         try:
             container = av.open(str(path))
@@ -243,14 +313,8 @@ def read_video_file(path) -> Clip:
                 raise ImageReadError("no video stream", where=path)
             stream = container.streams.video[0]
             fps = float(stream.average_rate) if stream.average_rate else None
-            try:
-                for frame in container.decode(stream):
-                    frames.append(frame.to_ndarray(format="rgb24"))
-                    if len(frames) > MAX_FRAMES:
-                        raise ImageReadError(f"more than {MAX_FRAMES} frames", where=path)
-                    check_voxel_count((len(frames),) + frames[0].shape, path)
-            except av.error.FFmpegError as exc:
-                raise ImageReadError(f"cannot decode video: {exc}", where=path) from exc
+            _check_declared_size(container, stream, path)
+            frames = _decode_rgb(container, stream, path)
     if not frames:
         raise ImageReadError("the video has no frames", where=path)
     names = tuple(f"{t:06d}" for t in range(len(frames)))
@@ -290,7 +354,9 @@ def read_clip_labels(path) -> np.ndarray:
     paths = _list_files(p, FRAME_SUFFIXES)
     if not paths:
         raise ImageReadError("no mask images in the folder", where=p)
-    labels = [_read_pixels(f, palette=True) for f in paths]
+    first = frame_shape(paths[0], palette=True)
+    check_voxel_count((len(paths),) + first, p)  # the whole stack, before any mask is decoded
+    labels = [_read_pixels(f, palette=True, plane=first[:2]) for f in paths]
     shapes = {lab.shape for lab in labels}
     if len(shapes) != 1:
         raise ImageReadError(f"mask images of different shapes {sorted(shapes)[:3]}", where=p)

@@ -79,11 +79,10 @@ def test_vos_layout_palette_masks_and_meta(tmp_path):
     assert b.objects == {2: ""} and set(np.unique(b.labels[5])) == {0, 2}
 
 
-@pytest.mark.parametrize("suffix,codec", [(".avi", "ffv1"), (".mp4", "mpeg4")])
-def test_video_file(tmp_path, suffix, codec):
-    av = pytest.importorskip("av")
-    frames, _ = synthetic_frames()
-    path = tmp_path / f"clip{suffix}"
+def write_clip(path, frames: np.ndarray, codec: str) -> None:
+    """Encode (T, H, W, 3) uint8 ``frames`` at 10 fps into the video file ``path`` with PyAV."""
+    import av
+
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=10)
         stream.width, stream.height = W, H
@@ -93,6 +92,14 @@ def test_video_file(tmp_path, suffix, codec):
                 out.mux(pkt)
         for pkt in stream.encode():
             out.mux(pkt)
+
+
+@pytest.mark.parametrize("suffix,codec", [(".avi", "ffv1"), (".mp4", "mpeg4")])
+def test_video_file(tmp_path, suffix, codec):
+    pytest.importorskip("av")
+    frames, _ = synthetic_frames()
+    path = tmp_path / f"clip{suffix}"
+    write_clip(path, frames, codec)
     clip = load_clip(path)
     assert clip.image.is_video and clip.image.array.shape == (T, H, W, 3) and clip.labels == {}
     assert clip.image.meta["fps"] == pytest.approx(10)
@@ -180,3 +187,76 @@ def test_gif_frames_read_as_a_clip_and_clips_obey_the_voxel_limit(tmp_path, monk
     monkeypatch.setenv(MAX_VOXELS_ENV, str(T * H * W * 3 - 1))
     with pytest.raises(ImageReadError, match=MAX_VOXELS_ENV):
         load_clip(tmp_path)
+
+
+class _NoDecode:
+    """A PyAV container whose ``decode`` fails the test: proves a clip was refused without decoding a frame."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._real.close()
+
+    def decode(self, *args, **kwargs):
+        raise AssertionError("a frame was decoded")
+
+
+# .mp4 declares its frame count; .mkv declares none (only a duration and a rate)
+@pytest.mark.parametrize("suffix,codec", [(".mp4", "mpeg4"), (".mkv", "ffv1")])
+def test_too_large_video_file_is_refused_from_its_metadata_before_decoding(tmp_path, monkeypatch, suffix, codec):
+    av = pytest.importorskip("av")
+    from samwidgets.io._common import MAX_VOXELS_ENV
+
+    path = tmp_path / f"clip{suffix}"
+    write_clip(path, synthetic_frames()[0], codec)
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda *a, **k: _NoDecode(real_open(*a, **k)))
+    monkeypatch.setenv(MAX_VOXELS_ENV, str(T * H * W * 3 - 1))
+    with pytest.raises(ImageReadError, match=rf"clip\{suffix}.*\({T}, {H}, {W}, 3\).*{MAX_VOXELS_ENV}"):
+        load_clip(path)
+    # control: at exactly the clip's size it is not refused, so the reader goes on to decode (and the
+    # guard above would have caught a decode)
+    monkeypatch.setenv(MAX_VOXELS_ENV, str(T * H * W * 3))
+    with pytest.raises(AssertionError, match="a frame was decoded"):
+        load_clip(path)
+    monkeypatch.setattr(av, "open", real_open)
+    assert load_clip(path).image.array.shape == (T, H, W, 3)
+
+
+def test_too_large_frame_folder_and_mask_folder_are_refused_before_decoding(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    from samwidgets.io._common import MAX_VOXELS_ENV
+    from samwidgets.io.video import read_clip_labels
+
+    frames, labels = synthetic_frames()
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "masks").mkdir()
+    for t in range(T):
+        PILImage.fromarray(frames[t]).save(tmp_path / "frames" / f"{t:05d}.png")
+        save_palette(tmp_path / "masks" / f"{t:05d}.png", labels[t])
+    real_load = ImageFile.ImageFile.load
+
+    def no_decode(self):
+        raise AssertionError("a frame was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decode)
+    monkeypatch.setenv(MAX_VOXELS_ENV, str(T * H * W * 3 - 1))
+    with pytest.raises(ImageReadError, match=rf"frames.*\({T}, {H}, {W}, 3\).*{MAX_VOXELS_ENV}"):
+        load_clip(tmp_path / "frames")
+    monkeypatch.setenv(MAX_VOXELS_ENV, str(T * H * W - 1))
+    with pytest.raises(ImageReadError, match=rf"masks.*\({T}, {H}, {W}\).*{MAX_VOXELS_ENV}"):
+        read_clip_labels(tmp_path / "masks")
+    monkeypatch.setenv(MAX_VOXELS_ENV, str(T * H * W * 3))
+    with pytest.raises(AssertionError, match="a frame was decoded"):  # control: the guard sees a decode
+        load_clip(tmp_path / "frames")
+    monkeypatch.setattr(ImageFile.ImageFile, "load", real_load)
+    assert load_clip(tmp_path / "frames").image.array.shape == (T, H, W, 3)
+    assert read_clip_labels(tmp_path / "masks").shape == (T, H, W)
