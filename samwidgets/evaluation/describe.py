@@ -5,7 +5,9 @@ For each scored row the sweep asks a :class:`RowDescriber` (one per case and mod
 * the object descriptors of the ground-truth object on the image the model saw
   (:func:`samwidgets.masks.descriptors.describe_object`): the 2D slice for a per-slice row, the volume
   for a volume row (shape descriptors then from the prompted middle slice). They are computed once per
-  (label, slice) and shared by every protocol and step;
+  (case, label, slice) and shared by every protocol and step, and by every model's unit of the case when
+  the caller passes one :func:`object_memo` to their describers (the sweep does, per loaded case); the
+  gradient magnitude of each slice is computed once per describer and shared by the labels on it;
 * the prompt descriptors of the protocol's first prompt set (step 1, read from the row's prompt log):
   its box (tightness, share filled by the case's other labels) and its first positive click (distance to
   the boundary), :func:`samwidgets.masks.descriptors.describe_prompt`; every step of the protocol carries
@@ -24,13 +26,24 @@ import json
 
 import numpy as np
 
+from samwidgets.lru import LRU
 from samwidgets.masks.descriptors import (
-    OBJECT_DESCRIPTORS, PROMPT_DESCRIPTORS, describe_object, describe_prompt,
+    OBJECT_DESCRIPTORS, PROMPT_DESCRIPTORS, describe_object, describe_prompt, gradient_magnitude, grey,
 )
 from samwidgets.prompts.types import PROMPT_KINDS
 
 #: the prompt kinds a model is assumed to be trained with when the registry does not know it: all of them
 ALL_PROMPT_KINDS = PROMPT_KINDS
+#: object-descriptor entries an :func:`object_memo` keeps: one per (label, slice) of a case, ~1 kB each
+OBJECT_MEMO_SIZE = 65_536
+#: bytes of float32 slice gradient magnitudes one describer keeps (at least one slice)
+GRADIENT_MEMO_BYTES = 256 << 20
+
+
+def object_memo() -> LRU:
+    """A bounded memo of object descriptors to share between the describers of one case's units (one per
+    model): entries are keyed by case, label, slice and shape slice, so it never mixes cases up."""
+    return LRU(OBJECT_MEMO_SIZE)
 
 
 def protocol_prompt_kinds(protocol) -> frozenset[str]:
@@ -90,15 +103,21 @@ class RowDescriber:
     """Adds descriptor columns to the rows of one (case, model) unit.
 
     image: the :class:`samwidgets.io.Image` the model saw (preset applied); labels: name -> bool mask of
-    its spatial shape; name / predictor: the model (for ``off_label``).
+    its spatial shape; name / predictor: the model (for ``off_label``). objects / case: an
+    :func:`object_memo` shared with the other models' describers of the same ``case`` (its key), so object
+    descriptors do not depend on the model and are computed once; None: a memo of this describer's own.
     """
 
-    def __init__(self, image, labels: dict, *, name: str, predictor=None):
+    def __init__(self, image, labels: dict, *, name: str, predictor=None, objects: LRU | None = None,
+                 case: str = ""):
         self.image = image
         self.labels = labels
         self.trained = trained_prompts(name, predictor)
         self.spacing = tuple(image.spacing) if spacing_known(image) else None
-        self._objects: dict = {}
+        self._objects = object_memo() if objects is None else objects
+        self._case = case
+        h, w = image.shape2d
+        self._gradients = LRU(max(1, GRADIENT_MEMO_BYTES // (4 * h * w)))  # slice z -> (y, x) float32
         self._union: dict = {}
 
     def _others(self, label, z: int | None) -> np.ndarray | None:
@@ -111,20 +130,40 @@ class RowDescriber:
 
     def object_columns(self, label, z: int, *, shape_slice: int | None = None) -> dict[str, float]:
         """Object descriptors of ``label`` on slice z (z = -1: the whole volume), memoised."""
-        key = (label, z)
-        if key not in self._objects:
-            mask = np.asarray(self.labels[label], bool)
-            try:
-                if z >= 0 and self.image.is_3d:
-                    d = describe_object(self.image.slice2d(z), mask[z], spacing=self._plane_spacing())
-                elif z >= 0:
-                    d = describe_object(self.image.array, mask, spacing=self.spacing)
-                else:
-                    d = describe_object(self.image.array, mask, spacing=self.spacing, shape_slice=shape_slice)
-                self._objects[key] = d.as_dict()
-            except Exception:  # a descriptor never sinks a row
-                self._objects[key] = _nan_columns(OBJECT_DESCRIPTORS)
-        return self._objects[key]
+        key = (self._case, label, z, shape_slice)
+        return self._objects.get_or_compute(key, lambda: self._describe(label, z, shape_slice))
+
+    def _describe(self, label, z: int, shape_slice: int | None) -> dict[str, float]:
+        mask = np.asarray(self.labels[label], bool)
+        try:
+            if z >= 0 and self.image.is_3d:
+                d = describe_object(self.image.slice2d(z), mask[z], spacing=self._plane_spacing(),
+                                    gradient=self._slice_gradient(z))
+            elif z >= 0:
+                d = describe_object(self.image.array, mask, spacing=self.spacing, gradient=self._slice_gradient(0))
+            else:
+                d = describe_object(self.image.array, mask, spacing=self.spacing, shape_slice=shape_slice,
+                                    gradient=self._object_gradient(mask))
+            return d.as_dict()
+        except Exception:  # a descriptor never sinks a row
+            return _nan_columns(OBJECT_DESCRIPTORS)
+
+    def _slice_gradient(self, z: int) -> np.ndarray:
+        """The (y, x) float32 gradient magnitude of plane z (z = 0 for a 2D image), once per slice."""
+        return self._gradients.get_or_compute(
+            z, lambda: gradient_magnitude(grey(self.image.slice2d(z), self.image.shape2d)))
+
+    def _object_gradient(self, mask: np.ndarray) -> np.ndarray:
+        """The gradient magnitude in ``mask``'s shape: for a volume, the slices of the object's z span
+        from :meth:`_slice_gradient` (zeros elsewhere: :func:`~samwidgets.masks.descriptors.edge_gradient`
+        reads only the span)."""
+        if mask.ndim == 2:
+            return self._slice_gradient(0)
+        out = np.zeros(mask.shape, np.float32)
+        zs = np.nonzero(mask.any(axis=(1, 2)))[0]
+        for z in range(int(zs.min()), int(zs.max()) + 1) if len(zs) else ():
+            out[z] = self._slice_gradient(z)
+        return out
 
     def _plane_spacing(self):
         return None if self.spacing is None else self.spacing[-2:]

@@ -14,7 +14,8 @@ slice that fails to encode, or a protocol that fails on one label becomes a row 
 "error"`` and its ``error`` text. Every random choice uses :func:`samwidgets.evaluation.rows.case_rng`.
 
 Descriptors: every scored row also carries the object and first-prompt descriptors and ``off_label``
-(:class:`samwidgets.evaluation.describe.RowDescriber`, one per unit).
+(:class:`samwidgets.evaluation.describe.RowDescriber`, one per unit; the units of one case run in one
+process share one memo of object descriptors, which do not depend on the model).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from samwidgets.evaluation.describe import RowDescriber
+from samwidgets.evaluation.describe import RowDescriber, object_memo
 from samwidgets.evaluation.protocols import Protocol, run_protocol
 from samwidgets.evaluation.rows import case_rng, describe, note_row, prompt_log, result_row, within_fov
 from samwidgets.evaluation.volume import run_volume_steps
@@ -76,11 +77,13 @@ def _encoder_calls(predictor) -> int:
     return int(stats.get("encoder_calls", 0)) if isinstance(stats, dict) else 0
 
 
-def run_unit(unit: Unit, predictor, *, loaded=None, videos: dict | None = None, worker: str = "local") -> UnitResult:
+def run_unit(unit: Unit, predictor, *, loaded=None, videos: dict | None = None, worker: str = "local",
+             objects=None) -> UnitResult:
     """Evaluate ``unit`` with ``predictor`` (built for ``unit.model``).
 
     ``loaded``: the case's ``(image, labels)`` when the caller already loaded it, or an exception the
-    loading raised; None loads it here. ``videos``: SAM2 video propagators kept across units."""
+    loading raised; None loads it here. ``videos``: SAM2 video propagators kept across units. ``objects``:
+    an :func:`~samwidgets.evaluation.describe.object_memo` shared by the units of this case (None: own)."""
     t0 = time.perf_counter()
     calls0 = _encoder_calls(predictor)
     if loaded is None:
@@ -93,7 +96,7 @@ def run_unit(unit: Unit, predictor, *, loaded=None, videos: dict | None = None, 
     else:
         image, labels = loaded
         rows = evaluate_case(unit.model, predictor, unit.protocols, unit.base(), unit.case.key, image, labels,
-                             int(unit.seed), videos=videos)
+                             int(unit.seed), videos=videos, objects=objects)
     return UnitResult(unit, rows, _encoder_calls(predictor) - calls0, time.perf_counter() - t0, worker)
 
 
@@ -112,9 +115,10 @@ def _skip_reason(p: Protocol, name: str, predictor, is_3d: bool) -> str:
 
 
 def evaluate_case(name, predictor, protocols, base: dict, key: str, image, labels: dict, seed: int,
-                  *, videos: dict | None = None) -> list[dict]:
+                  *, videos: dict | None = None, objects=None) -> list[dict]:
     """All rows of one (case, model) unit; ``labels`` maps names to bool masks of the image's spatial shape
-    ((z, y, x) or (y, x)); ``key`` is the case key the random generators are seeded with."""
+    ((z, y, x) or (y, x)); ``key`` is the case key the random generators are seeded with. ``objects``: an
+    object-descriptor memo shared with the other models' units of this case, or None."""
     rows: list[dict] = []
     runnable = []
     for p in protocols:
@@ -124,7 +128,7 @@ def evaluate_case(name, predictor, protocols, base: dict, key: str, image, label
         else:
             runnable.append(p)
     labels = {k: np.asarray(v, bool) for k, v in labels.items() if np.asarray(v).any()}
-    describer = RowDescriber(image, labels, name=name, predictor=predictor)
+    describer = RowDescriber(image, labels, name=name, predictor=predictor, objects=objects, case=key)
     flat = [p for p in runnable if not p.on_volume(image.is_3d)]
     if flat:
         rows += _slice_rows(predictor, flat, base, key, image, labels, seed, describer)
@@ -183,14 +187,15 @@ def _slice_rows(predictor, flat: list[Protocol], base: dict, key: str, image, la
 
 def run_in_process(units, predictors: dict):
     """Yield the :class:`UnitResult` of each unit in order, in this process; ``predictors`` maps model names
-    to predictors. Consecutive units of one case share one load of it."""
+    to predictors. Consecutive units of one case share one load of it and one memo of its object
+    descriptors."""
     videos: dict = {}  # SAM2 video propagators, built once per model
-    current, loaded = None, None
+    current, loaded, objects = None, None, None
     for unit in units:
         if unit.case is not current:
-            current = unit.case
+            current, objects = unit.case, object_memo()
             try:
                 loaded = current.load()
             except Exception as exc:
                 loaded = exc
-        yield run_unit(unit, predictors[unit.model], loaded=loaded, videos=videos)
+        yield run_unit(unit, predictors[unit.model], loaded=loaded, videos=videos, objects=objects)

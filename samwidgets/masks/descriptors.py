@@ -121,8 +121,10 @@ def _boundary(mask: np.ndarray) -> np.ndarray:
     return mask & ~ndi.binary_erosion(mask, structure=st, border_value=0)
 
 
-def _gradient(g: np.ndarray, sigma: float) -> np.ndarray:
-    """In-plane Gaussian gradient magnitude (sigma px); slice by slice for a volume."""
+def gradient_magnitude(g: np.ndarray, sigma: float = GRADIENT_SIGMA_PX) -> np.ndarray:
+    """In-plane Gaussian gradient magnitude (sigma px, edges replicated) of grey values (:func:`grey`),
+    computed in float32; (y, x) -> (y, x), (z, y, x) -> (z, y, x) slice by slice (so a volume's gradient
+    equals the stack of its slices' gradients)."""
     g = g.astype(np.float32)
     if g.ndim == 2:
         return ndi.gaussian_gradient_magnitude(g, sigma, mode="nearest")
@@ -247,7 +249,7 @@ def boundary_cnr(image, mask, *, ring_px: int = RING_WIDTH_PX) -> float:
     return diff / pooled
 
 
-def edge_gradient(image, mask, *, sigma: float = GRADIENT_SIGMA_PX) -> float:
+def edge_gradient(image, mask, *, sigma: float = GRADIENT_SIGMA_PX, gradient=None) -> float:
     """Mean gradient magnitude on the object's boundary / median gradient magnitude of the image.
 
     Gradient = in-plane Gaussian gradient magnitude (``scipy.ndimage.gaussian_gradient_magnitude``,
@@ -255,15 +257,23 @@ def edge_gradient(image, mask, *, sigma: float = GRADIENT_SIGMA_PX) -> float:
     outside the object (in-plane). The image median is over the pixels with a non-zero gradient (a flat
     zero background would make it 0); for a volume, over the slices the object spans. > 1: the boundary
     is sharper than a typical edge of the image. No non-zero gradient: NaN.
+
+    gradient: the image's :func:`gradient_magnitude` at ``sigma`` when the caller already has it (shared by
+    the objects of one slice), the mask's shape; for a volume only the slices the object spans are read.
     """
     m = _mask(mask)
     g = grey(image, m.shape)
+    if gradient is not None and np.shape(gradient) != m.shape:
+        raise InputError(f"gradient of shape {np.shape(gradient)} does not fit a mask of shape {m.shape}",
+                         where="gradient")
     if not m.any():
         return _NAN
     if m.ndim == 3:
         zs = np.nonzero(m.any(axis=(1, 2)))[0]
-        m, g = m[zs.min():zs.max() + 1], g[zs.min():zs.max() + 1]
-    grad = _gradient(g, sigma)
+        span = slice(int(zs.min()), int(zs.max()) + 1)
+        m, g = m[span], g[span]
+        gradient = None if gradient is None else gradient[span]
+    grad = gradient_magnitude(g, sigma) if gradient is None else np.asarray(gradient)
     ref = grad[grad > 1e-6 * max(float(grad.max()), 1.0)]
     if ref.size == 0:
         return _NAN
@@ -335,14 +345,16 @@ def click_distance(point_xy, mask) -> tuple[float, float]:
 
 # -- all at once ---------------------------------------------------------------------------------------
 
-def describe_object(image, mask, *, spacing=None, shape_slice: int | None = None) -> ObjectDescriptors:
+def describe_object(image, mask, *, spacing=None, shape_slice: int | None = None,
+                    gradient=None) -> ObjectDescriptors:
     """All :class:`ObjectDescriptors` of a (y, x) or (z, y, x) bool object on its image.
 
     image: (y, x[, 3]) or (z, y, x[, 3]), the intensities the model saw. spacing: mm per axis in array
     order or None (unknown). For a volume object the 2D shape descriptors (solidity, circularity,
     elongation) are those of slice ``shape_slice`` (the prompted slice; default: the middle of the
     object's z extent, ``int((z_max − z_min) / 2 + z_min)``); size, components, holes and appearance are
-    3D (appearance in-plane). Empty mask: InputError.
+    3D (appearance in-plane). ``gradient``: the image's :func:`gradient_magnitude`, when the caller shares
+    it between objects (see :func:`edge_gradient`). Empty mask: InputError.
     """
     m = _mask(mask)
     if not m.any():
@@ -362,7 +374,8 @@ def describe_object(image, mask, *, spacing=None, shape_slice: int | None = None
         obj_solidity=solidity(plane) if has_plane else _NAN,
         obj_circularity=circularity(plane) if has_plane else _NAN,
         obj_elongation=elongation(plane) if has_plane else _NAN,
-        obj_holes=float(n_holes(m)), obj_cnr=boundary_cnr(g, m), obj_edge_gradient=edge_gradient(g, m),
+        obj_holes=float(n_holes(m)), obj_cnr=boundary_cnr(g, m),
+        obj_edge_gradient=edge_gradient(g, m, gradient=gradient),
         obj_heterogeneity=heterogeneity(g, m), obj_touches_border=float(touches_border(m)),
     )
 

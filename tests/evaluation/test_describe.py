@@ -76,3 +76,66 @@ def test_box_fill_by_other_labels_and_error_rows():
     assert "obj_px" not in rows[1] and rows[1]["off_label"] is False
     table = normalise(__import__("pandas").DataFrame(rows))
     assert np.isnan(table.obj_px[1]) and table.off_label.dtype == bool
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Equal values, NaN equal to NaN: exact, not approximate."""
+    return a.keys() == b.keys() and all(x == y or (np.isnan(x) and np.isnan(y)) for x, y in zip(a.values(),
+                                                                                                   b.values()))
+
+
+def _labels_of(gt):
+    from scipy import ndimage
+
+    ring = ndimage.binary_dilation(gt, iterations=4) & ~gt  # a second object on the same slices
+    return {"lesion": gt, "ring": ring}
+
+
+def _direct(image, labels, spacing):
+    """Every object's descriptors from describe_object alone (each computes its own gradient)."""
+    out = {}
+    for name, mask in labels.items():
+        for z in np.nonzero(mask.any(axis=(1, 2)))[0]:
+            out[(name, int(z))] = describe_object(image[z], mask[z], spacing=spacing[-2:]).as_dict()
+        out[(name, -1)] = describe_object(image, mask, spacing=spacing).as_dict()
+    return out
+
+
+def test_shared_memos_give_the_same_descriptors_on_a_real_ct_volume(ct_lesion_case, monkeypatch):
+    from samwidgets.evaluation import describe as describe_module
+    from samwidgets.evaluation.describe import object_memo
+
+    imgs, spacing = ct_lesion_case["imgs"], ct_lesion_case["spacing"]
+    labels = _labels_of(ct_lesion_case["gt"])
+    want = _direct(imgs, labels, spacing)
+    grads, objects = [], []
+    real_grad, real_obj = describe_module.gradient_magnitude, describe_module.describe_object
+    monkeypatch.setattr(describe_module, "gradient_magnitude", lambda g: grads.append(1) or real_grad(g))
+    monkeypatch.setattr(describe_module, "describe_object", lambda *a, **k: objects.append(1) or real_obj(*a, **k))
+    memo = object_memo()
+    for model in ("model_a", "model_b"):  # two models' units of one case share the object memo
+        d = RowDescriber(Image(imgs, spacing), labels, name=model, objects=memo, case="ct")
+        for (name, z) in want:
+            assert _same(d.object_columns(name, z), want[(name, z)]), (model, name, z)
+    spanned = {int(z) for m in labels.values() for z in np.nonzero(m.any(axis=(1, 2)))[0]}
+    assert len(grads) == len(spanned)  # each slice's gradient once, for every label and the volume rows
+    assert len(objects) == len(want)  # the second model computed nothing
+    other = RowDescriber(Image(imgs, spacing), labels, name="model_a", objects=memo, case="another case")
+    other.object_columns("lesion", -1)
+    assert len(objects) == len(want) + 1  # the memo is keyed by case
+
+
+def test_shared_gradients_give_the_same_descriptors_on_colour_slices():
+    rng = np.random.default_rng(5)
+    vol = rng.integers(0, 255, size=(4, 40, 48, 3)).astype(np.uint8)
+    a = np.zeros((4, 40, 48), bool)
+    a[1:3, 10:25, 8:30] = True
+    b = np.zeros_like(a)
+    b[0:4, 20:35, 25:45] = True
+    labels = {"a": a, "b": b}
+    want = _direct(vol, labels, (2.0, 1.0, 1.0))
+    d = RowDescriber(Image(vol, (2.0, 1.0, 1.0)), labels, name="fake")
+    for (name, z), ref in want.items():
+        assert _same(d.object_columns(name, z), ref), (name, z)
+    flat = RowDescriber(Image(vol[1], (1.0, 1.0)), {"a": a[1]}, name="fake")
+    assert _same(flat.object_columns("a", 0), describe_object(vol[1], a[1], spacing=None).as_dict())  # 1.0: unknown
