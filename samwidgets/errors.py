@@ -75,3 +75,9 @@ class MissingExtraError(SamwidgetsError):
 
 class ResultsError(SamwidgetsError):
     """A results table is missing, unreadable, or lacks the columns an analysis needs."""
+
+
+class UnverifiedCheckpointWarning(RuntimeWarning):
+    """A model was loaded from a checkpoint that no published sha256 vouches for (MedSAM today: listed as
+    "unverified" by ``samwidgets weights list``). The message names the file. Filter it with
+    ``warnings.filterwarnings("ignore", category=UnverifiedCheckpointWarning)`` once the file was checked."""

@@ -14,6 +14,10 @@
   (path, size, mtime) so a second build does not re-read hundreds of megabytes; a file taken from the
   weights directory must match the registry's sha256 or the ``<file>.sha256`` record that
   ``samwidgets weights fetch`` wrote (:func:`verify_hash`).
+* :func:`warn_if_unverified`: loading a model whose registry entry has no published sha256 (MedSAM today,
+  "unverified" in ``samwidgets weights list``) warns with
+  :class:`~samwidgets.errors.UnverifiedCheckpointWarning` naming the file; a model with a published hash
+  (the file was checked against it) does not warn.
 
 The weights directory and the sidecar record are those of :mod:`samwidgets.models.weights`.
 
@@ -23,12 +27,13 @@ torch is imported inside the functions that need it.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from samwidgets.errors import CheckpointError
+from samwidgets.errors import CheckpointError, UnverifiedCheckpointWarning
 from samwidgets.lru import LRU
-from samwidgets.models.weights import WEIGHTS_ENV, read_sidecar, weights_dir
+from samwidgets.models.weights import UNVERIFIED, WEIGHTS_ENV, read_sidecar, weights_dir
 from samwidgets.models.weights import file_sha256 as _hash_file
 
 _MAX_NAMED = 5  # how many offending keys an error message names
@@ -152,12 +157,36 @@ def verify_hash(spec, path: Path, digest: str) -> None:
         )
 
 
+def unverified_message(spec, path: Path, digest: str) -> str | None:
+    """Why loading ``path`` for ``spec`` is unverified, or None when the registry publishes a sha256 for
+    ``spec`` (a weights-dir file was checked against it by :func:`verify_hash`; an explicit path is the
+    user's own file, e.g. a fine-tune). ``digest``: the file's sha256."""
+    if spec.sha256 is not None:
+        return None
+    recorded = read_sidecar(path)
+    since = (" (unchanged since `samwidgets weights fetch` recorded its hash)" if recorded == digest
+             else f" (sha256 {digest})")
+    return (f"{path}: checkpoint of '{spec.name}' is {UNVERIFIED}: samwidgets knows no published sha256 for "
+            f"it, so it cannot confirm this is the publisher's file{since}; compare its sha256 with the "
+            "publisher's")
+
+
+def warn_if_unverified(spec, path: Path, digest: str) -> bool:
+    """Warn (:class:`UnverifiedCheckpointWarning`, naming ``path``) when :func:`unverified_message` has a
+    reason; returns whether it warned."""
+    message = unverified_message(spec, path, digest)
+    if message is not None:
+        warnings.warn(message, UnverifiedCheckpointWarning, stacklevel=3)
+    return message is not None
+
+
 def build_from_checkpoint(make_module, spec, checkpoint=None):
     """Resolve and read the checkpoint of ``spec``, then build the network and load it strictly.
 
     ``make_module()`` makes the randomly initialised network; it is called only after the file was found
     and read, so a missing or corrupt file fails fast. Returns (module, checkpoint path, sha256 of the
-    file). Every failure is a :class:`CheckpointError`.
+    file). Every failure is a :class:`CheckpointError`; a model with no published sha256 loads with an
+    :class:`UnverifiedCheckpointWarning` (:func:`warn_if_unverified`).
     """
     path = resolve_checkpoint(spec, checkpoint)
     digest = file_sha256(path)
@@ -167,6 +196,7 @@ def build_from_checkpoint(make_module, spec, checkpoint=None):
     module = make_module()
     apply_state_dict(module, state, where=path, arch=f"{spec.name} ({spec.arch})")
     del state
+    warn_if_unverified(spec, path, digest)
     return module, path, digest
 
 

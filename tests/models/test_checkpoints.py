@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 
 import pytest
 import torch
 
 import random_weights as rw
-from samwidgets.errors import CheckpointError
+from samwidgets.errors import CheckpointError, UnverifiedCheckpointWarning
 from samwidgets.models import get_spec, load
 from samwidgets.models.checkpoints import (
     WEIGHTS_ENV,
@@ -22,6 +23,7 @@ from samwidgets.models.checkpoints import (
     file_sha256,
     load_state_dict,
     resolve_checkpoint,
+    unverified_message,
     weights_dir,
 )
 
@@ -198,8 +200,59 @@ def test_sha256_is_the_file_hash_and_follows_changes(tmp_path):
 
 
 def test_weights_id_of_a_loaded_predictor_is_the_file_hash(vit_b_ckpt):
-    pred = load("medsam", checkpoint=vit_b_ckpt, device="cpu")
+    # MedSAM has no published sha256: loading it warns, naming the file (the integration path of the test
+    # below: every adapter loads through build_from_checkpoint)
+    with pytest.warns(UnverifiedCheckpointWarning, match=rf"{vit_b_ckpt.name}.*'medsam' is unverified"):
+        pred = load("medsam", checkpoint=vit_b_ckpt, device="cpu")
     assert pred.weights_id == hashlib.sha256(vit_b_ckpt.read_bytes()).hexdigest()
+
+
+# -- unverified checkpoints warn at load ----------------------------------------------------------
+def _tiny_checkpoint(folder, name: str):
+    path = folder / name
+    torch.save(Tiny().state_dict(), path)
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_unverified_message_names_the_file_only_without_a_published_hash(tmp_path):
+    from dataclasses import replace
+
+    from samwidgets.models.weights import sidecar_path
+
+    medsam, sam = get_spec("medsam"), get_spec("sam_vit_b")
+    assert medsam.sha256 is None and sam.sha256 is not None  # the registry facts this relies on
+    path, digest = _tiny_checkpoint(tmp_path, medsam.filename)
+    message = unverified_message(medsam, path, digest)
+    assert str(path) in message and "unverified" in message and digest in message
+    sidecar_path(path).write_text(f"{digest}  {path.name}\n")
+    assert "unchanged since `samwidgets weights fetch`" in unverified_message(medsam, path, digest)
+    assert unverified_message(sam, path, digest) is None
+    assert unverified_message(replace(sam, sha256=None), path, digest) is not None
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_loading_warns_for_an_unverified_checkpoint_and_not_for_a_verified_one(tmp_path, monkeypatch, explicit):
+    from dataclasses import replace
+
+    from samwidgets.models.checkpoints import build_from_checkpoint
+
+    medsam = get_spec("medsam")
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    path, digest = _tiny_checkpoint(tmp_path, medsam.filename)
+    checkpoint = path if explicit else None
+    with pytest.warns(UnverifiedCheckpointWarning, match=rf"{path.name}.*unverified") as caught:
+        module, got, sha = build_from_checkpoint(Tiny, medsam, checkpoint)
+    assert len(caught) == 1 and isinstance(module, Tiny) and (got, sha) == (path, digest)
+    verified = replace(medsam, sha256=digest)  # the same file with a published hash that it matches
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_from_checkpoint(Tiny, verified, checkpoint)
+    bad = tmp_path / "bad.pth"  # a load that fails does not warn first
+    bad.write_bytes(b"not a checkpoint")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(CheckpointError):
+            build_from_checkpoint(Tiny, medsam, bad)
 
 
 def test_weights_dir_file_is_checked_against_its_fetch_record(vit_b_ckpt, tmp_path, monkeypatch):
@@ -214,6 +267,8 @@ def test_weights_dir_file_is_checked_against_its_fetch_record(vit_b_ckpt, tmp_pa
     sidecar_path(target).write_text(f"{'0' * 64}  {spec.filename}\n")
     with pytest.raises(CheckpointError, match="samwidgets weights fetch medsam"):
         load("medsam", device="cpu")
-    load("medsam", checkpoint=target, device="cpu")  # an explicit path is taken as given
+    with pytest.warns(UnverifiedCheckpointWarning, match=f"unverified.*{digest}"):
+        load("medsam", checkpoint=target, device="cpu")  # an explicit path is taken as given
     sidecar_path(target).write_text(f"{digest}  {spec.filename}\n")
-    assert load("medsam", device="cpu").weights_id == digest
+    with pytest.warns(UnverifiedCheckpointWarning, match="unchanged since `samwidgets weights fetch`"):
+        assert load("medsam", device="cpu").weights_id == digest
