@@ -41,18 +41,20 @@ def check_case(case: Case) -> tuple[list[str], dict[str, Any]]:
         image = None
         problems.append(f"{head}: {_reason(exc, 'image', case.image)}")
     files = case.all_label_files
+    decoded = []  # each file decoded once: checked here, then merged for the label names
     for label_file in files:
         try:
             if image is None:  # no shapes to compare: the file must still decode
                 decode_label(load_label_array(label_file.path, key=label_file.key), label_file.rule,
                              where=case.key, allow_empty=len(files) > 1)
             else:
-                case.decode_label_file(label_file, image, allow_empty=len(files) > 1)
+                decoded.append(case.decode_label_file(label_file, image, allow_empty=len(files) > 1))
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{head}: {_reason(exc, 'label', label_file.path)}")
+    fov = None
     if case.fov is not None and image is not None:
         try:
-            case.load_fov(image=image)
+            fov = case.load_fov(image=image)
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{head}: {_reason(exc, 'field of view', case.fov)}")
     if problems or image is None:
@@ -61,7 +63,7 @@ def check_case(case: Case) -> tuple[list[str], dict[str, Any]]:
         facts["labels"] = []
         return problems, facts
     try:
-        facts["labels"] = sorted(case.load_labels(image=image))
+        facts["labels"] = sorted(case.merge_labels(decoded, fov))
     except Exception as exc:  # noqa: BLE001 - e.g. every file empty, or nothing inside the field of view
         problems.append(f"{head}: {_reason(exc, 'label', case.label)}")
     return problems, facts

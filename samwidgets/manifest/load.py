@@ -175,16 +175,28 @@ class Case:
         ``image`` (from :meth:`load_image`) to avoid reading the image again for the shape check. Raises
         LabelError when the case has no label file, the shapes differ, or no label has any voxel.
         """
+        return self._labels_and_fov(image)[0]
+
+    def _labels_and_fov(self, image: "Image | None") -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """(:meth:`load_labels`, :meth:`load_fov`), each file read once."""
         files = self.all_label_files
         if not files:
             raise LabelError("case has no label file", where=self.key)
         if image is None:
             image = self.load_raw_image()
-        masks: dict[str, np.ndarray] = {}
-        for label_file in files:  # with several files, one may lack its label in this case
-            for name, mask in self.decode_label_file(label_file, image, allow_empty=len(files) > 1).items():
-                masks[name] = masks[name] | mask if name in masks else mask
+        # with several files, one may lack its label in this case
+        decoded = [self.decode_label_file(f, image, allow_empty=len(files) > 1) for f in files]
         fov = self.load_fov(image=image)
+        return self.merge_labels(decoded, fov), fov
+
+    def merge_labels(self, decoded, fov: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The case's labels from its files' decoded ``{name: bool mask}`` dicts (in file order): a name in
+        several files is their union; with a field of view ``fov`` each mask is restricted to it and
+        labels left empty are dropped. LabelError when no label has any voxel."""
+        masks: dict[str, np.ndarray] = {}
+        for file_masks in decoded:
+            for name, mask in file_masks.items():
+                masks[name] = masks[name] | mask if name in masks else mask
         if fov is not None:
             masks = {name: m & fov for name, m in masks.items() if (m & fov).any()}
         if not masks:
@@ -197,8 +209,7 @@ class Case:
         restricted to it and ``image.meta["fov"]`` holds it (bool, spatial shape) for the evaluation to
         score predictions inside it only."""
         image = self.load_image()
-        labels = self.load_labels(image=image)
-        fov = self.load_fov(image=image)
+        labels, fov = self._labels_and_fov(image)
         if fov is not None:
             image = dataclasses.replace(image, meta={**image.meta, "fov": fov})
         return image, labels

@@ -74,6 +74,40 @@ def test_several_label_files_each_with_its_rule_and_a_field_of_view(folder):
     assert report.facts["toy/a"]["labels"] == ["axon", "myelin"]
 
 
+def test_load_and_check_read_each_label_file_and_the_field_of_view_once(folder, monkeypatch):
+    import samwidgets.io
+    import samwidgets.io.labels
+    from samwidgets.manifest.check import check_case
+
+    path = _write(folder / "m.yaml", """\
+    cases_glob:
+      image: "images/*.png"
+      label:
+        - {file: "axon/{stem}.png", rule: {type: threshold, threshold: 127, name: axon}}
+        - {file: "myelin/{stem}_m.png", rule: {type: values, labels: {255: myelin}}}
+      fov: "fov/{stem}.gif"
+    """)
+    case = load_manifest(path).case("a")
+    want_labels, want_fov = case.load_labels(), case.load_fov()
+    reads: list[str] = []
+    decodes: list[int] = []
+    read, decode = samwidgets.io.load_label_array, samwidgets.io.labels.decode_label
+    monkeypatch.setattr(samwidgets.io, "load_label_array", lambda p, **k: reads.append(Path(p).name) or read(p, **k))
+    monkeypatch.setattr(samwidgets.io.labels, "decode_label", lambda *a, **k: decodes.append(1) or decode(*a, **k))
+    image, labels = case.load()
+    assert sorted(reads) == ["a.gif", "a.png", "a_m.png"] and len(decodes) == 2  # each file once
+    assert labels.keys() == want_labels.keys() and all(np.array_equal(labels[k], want_labels[k]) for k in labels)
+    assert np.array_equal(image.meta["fov"], want_fov)
+    reads.clear()
+    decodes.clear()
+    problems, facts = check_case(case)
+    assert problems == [] and facts["labels"] == ["axon", "myelin"]
+    assert sorted(reads) == ["a.gif", "a.png", "a_m.png"] and len(decodes) == 2
+    _png(folder / "fov" / "a.gif", np.zeros((20, 30)) + (np.arange(30) >= 29) * 255)  # only column 29
+    problems, _ = check_case(case)
+    assert len(problems) == 1 and "none of the listed labels is present inside the field of view" in problems[0]
+
+
 def test_one_of_several_label_files_may_lack_its_label(folder):
     _png(folder / "myelin" / "b_m.png", np.zeros((20, 30)))
     path = _write(folder / "m.yaml", """\
