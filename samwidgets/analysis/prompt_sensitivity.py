@@ -4,10 +4,11 @@ per modality, the box-plus-click interaction, and box-sensitivity curves.
 The objects are results rows (one object on one slice each; 3D labels on their largest slice); their image
 slice and ground truth are opened as the failure gallery does (:func:`samwidgets.analysis.gallery.build_items`,
 no replay) and every map decodes against ONE embedding of that slice, through the sweep's embedding cache
-(:mod:`samwidgets.evaluation.sensitivity`). Besides the map, each object gets two more decodes: the tight box
-alone and the tight box plus one positive click at the distance-transform centre, which shows the
+(:mod:`samwidgets.evaluation.sensitivity`). Besides the map, each object gets the scores of the tight box
+alone and of the tight box plus one positive click at the distance-transform centre, which show the
 interaction "adding a positive point to a good box" (on LiteMedSAM, trained with boxes only, it can collapse
-the mask). Points are xy pixels, boxes xyxy, maps (H, W).
+the mask): a map made with the box already decoded both (its summary's ``box_score`` and ``centre_score``),
+otherwise they are two more decodes. Points are xy pixels, boxes xyxy, maps (H, W).
 """
 
 from __future__ import annotations
@@ -77,15 +78,23 @@ def sensitivity_items(rows: pd.DataFrame, *, n_per_side: int = 12, with_box: boo
             pred = predictors[model]
             emb = pred.encode(item.image)
             s.map = click_map(pred, emb, item.gt, n_per_side=n_per_side, with_box=with_box, rng=rng)
-            box = box_from_mask(item.gt)
-            centre = np.asarray(s.map.summary["centre_xy"], float)
-            s.box_score = float(decode_scores(pred, emb, item.gt, boxes_xyxy=box[None])[0])
-            s.box_click_score = float(decode_scores(pred, emb, item.gt, points_xy=centre[None], box_xyxy=box)[0])
+            s.box_score, s.box_click_score = _box_scores(pred, emb, item.gt, s.map)
         except Exception as exc:  # one object must not sink the section
             s.note = f"cannot map: {exc}"
         if progress is not None:
             progress(len(out), len(rows))
     return out
+
+
+def _box_scores(pred, emb, gt: np.ndarray, cmap: ClickMap) -> tuple[float, float]:
+    """(tight box alone, tight box + positive click at the map's centre) Dice on the (H, W) object ``gt``.
+    A map made with the box holds both already (the same decodes: its box_score and centre_score)."""
+    if cmap.box_xyxy is not None:
+        return float(cmap.summary["box_score"]), float(cmap.summary["centre_score"])
+    box = box_from_mask(gt)
+    centre = np.asarray(cmap.summary["centre_xy"], float)
+    return (float(decode_scores(pred, emb, gt, boxes_xyxy=box[None])[0]),
+            float(decode_scores(pred, emb, gt, points_xy=centre[None], box_xyxy=box)[0]))
 
 
 def sensitivity_table(items: list[SensitivityItem]) -> pd.DataFrame:

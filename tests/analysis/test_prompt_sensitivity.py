@@ -10,6 +10,7 @@ from samwidgets.analysis import prompt_sensitivity as PS
 from samwidgets.analysis.gallery import GalleryItem
 from samwidgets.evaluation.sensitivity import ClickMap
 from samwidgets.evaluation.table import normalise
+from samwidgets.models.protocol import Embedding, Prediction
 
 
 def row(case, label, z, px, modality="CT", protocol="box", dice=0.8):
@@ -58,3 +59,46 @@ def test_table_findings_and_figures():
     sides = pd.DataFrame({"side": ["left", "left"], "fraction": [-0.1, 0.1], "px": [-2, 2], "score": [0.5, 0.7]})
     jitter = pd.DataFrame({"amplitude": [0, 5], "mean": [0.8, 0.7], "std": [0, 0.1], "min": [0.8, 0.5], "n": [1, 16]})
     assert PS.plot_box_curves(sides, jitter, title="t").axes
+
+
+class CountingPredictor:
+    """A batched stand-in model: a box alone gives the box (shrunk by one pixel on the right and bottom); a
+    click, with or without the box, a 7x7 square around it (the "collapse"); counts its decode calls."""
+
+    name = "fake"
+
+    def __init__(self):
+        self.decodes = 0
+
+    def encode(self, image):
+        return Embedding(model="fake", features={}, original_size=image.shape[:2], input_size=image.shape[:2])
+
+    def decode(self, emb, *, points_xy=None, point_labels=None, box_xyxy=None, multimask=False, **_):
+        self.decodes += 1
+        n = len(points_xy) if points_xy is not None else len(box_xyxy)
+        masks = np.zeros((n, 1, *emb.original_size), bool)
+        for i in range(n):
+            if points_xy is None:
+                x0, y0, x1, y1 = np.asarray(box_xyxy[i], int)
+                masks[i, 0, y0:y1, x0:x1] = True
+            else:
+                x, y = np.asarray(points_xy[i][0], int)
+                masks[i, 0, max(y - 3, 0):y + 4, max(x - 3, 0):x + 4] = True
+        return Prediction(masks=masks, scores=np.ones((n, 1)), logits=np.zeros((n, 1, 256, 256), np.float32))
+
+
+def test_box_scores_of_a_map_with_the_box_are_its_own_decodes(monkeypatch):
+    item = hand_item(0.0, 0.0).item
+    item.gt[10:14, 12:16] = False  # a notch, so the box and the box + click score differently
+    monkeypatch.setattr(PS, "build_items", lambda rows, **_: [GalleryItem(row=item.row, z=0, image=item.image,
+                                                                          gt=item.gt)])
+    got = {}
+    for with_box in (False, True):
+        pred = CountingPredictor()
+        [s] = PS.sensitivity_items(pd.DataFrame([item.row]), n_per_side=8, with_box=with_box,
+                                   predictors={"litemedsam": pred}, rng=np.random.default_rng(0))
+        assert s.note == "" and s.map is not None
+        got[with_box] = (s.box_score, s.box_click_score, pred.decodes)
+    assert got[True][:2] == got[False][:2]  # identical numbers, read from the map's summary
+    assert 0 < got[True][0] < 1 and got[True][0] != got[True][1]
+    assert got[False][2] == 4 and got[True][2] == 3  # grid, centre (+ box for the map) [+ box, box + click]
