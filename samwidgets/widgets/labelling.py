@@ -1,7 +1,10 @@
 """What writes labels in a session: accept, propagate and segment-everything lists (a part the Session
-owns). It computes label planes with the :class:`~.annotation.Annotator` and hands each change to
-``commit(op, make_planes, *, at, message, **event)``, the Session's one undoable, logged, autosaved write.
+owns). It computes label planes with the :class:`~.annotation.Annotator` and makes each change through
+:meth:`Labelling.commit`, the session's one undoable (the shared History), logged, autosaved label write.
 Slices z are 0-based; messages count from 1.
+
+The Session hands in its parts and callables: ``record(op, **event)`` to log, ``flush()`` the autosave,
+``publish(**kw)`` the view state.
 """
 
 from __future__ import annotations
@@ -12,16 +15,34 @@ import numpy as np
 
 from samwidgets.errors import PromptError
 from samwidgets.widgets.model_setup import everything_note
-from samwidgets.widgets.observable import EverythingResult, slice_label
+from samwidgets.widgets.observable import EverythingResult, Message, slice_label
+from samwidgets.widgets.state import Change
 
 
 class Labelling:
     """Label-writing operations of one session (see the module docstring)."""
 
-    def __init__(self, annotator, commit, *, n_slices: int, where: str):
-        self.annotator, self.commit = annotator, commit
+    def __init__(self, annotator, history, lock, *, n_slices: int, where: str, record, flush, publish):
+        self.annotator, self.history, self.lock = annotator, history, lock
         self.n_slices, self.where = int(n_slices), where
+        self.record, self.flush, self.publish = record, flush, publish
         self.everything: dict[int, EverythingResult] = {}   # segment-everything results by slice z
+
+    def commit(self, op: str, make_planes, *, at: int, message: str = "", **event) -> None:
+        """Write the label planes ``make_planes()`` ({z: (H, W) plane}, called under the lock) as one
+        undoable change made on slice ``at``; log it, flush the autosave (on disk when this returns), publish."""
+        with self.lock:
+            self.history.push(self.annotator.write(op, make_planes(), at=at))
+            self.record(op, **event)
+        self.flush()
+        self.publish(cause="prompt", **({"message": Message(message)} if message else {}))
+
+    def record_restored(self, op: str, z: int, **event) -> None:
+        """Record an accept/propagate made on slice z whose labels come from elsewhere (an autosave) as an
+        empty undo step, so that later undo/redo events of a replayed log still pair with the right changes."""
+        with self.lock:
+            self.history.push(Change(op, slice=z))
+            self.record(op, **event)
 
     def _lid(self, label) -> tuple[int, str]:
         lid = self.annotator.label_id(self.annotator.default_label if label is None else label)
@@ -57,10 +78,19 @@ class Labelling:
             raise PromptError(note, where=getattr(predictor, "name", "model"))
 
     def segment_everything(self, z: int, predictor, embedding, **params) -> EverythingResult:
+        """Masks of a grid of point prompts on slice z's embedding, kept in ``everything[z]``; logged."""
         self.check_everything(predictor)
         result = EverythingResult.compute(predictor, embedding, z, **params)
-        self.everything[z] = result
+        with self.lock:
+            self.everything[z] = result
+            self.record("segment_everything", slice=z, **params)
+        self.publish()
         return result
+
+    def clear_everything(self, z: int) -> None:
+        """Forget slice z's segment-everything results (accepted labels stay)."""
+        if self.everything.pop(z, None) is not None:
+            self.publish()
 
     def accept_everything(self, z: int, index: int, label) -> int:
         """Write mask ``index`` of slice z's segment-everything list as ``label`` (undoable)."""

@@ -11,6 +11,7 @@ Slice numbers in ``z`` are 0-based array indices; everything shown to a person u
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field, fields
 from typing import Callable
@@ -88,6 +89,12 @@ class ViewState:
     everything: EverythingResult | None = None
 
 
+@functools.cache
+def field_names(cls) -> frozenset[str]:
+    """The field names of dataclass ``cls``, computed once per class (update() checks every key)."""
+    return frozenset(f.name for f in fields(cls))
+
+
 def _same(a, b) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return a is b
@@ -124,12 +131,12 @@ class Observable:
 
     def update(self, **values) -> set[str]:
         """Set fields; notify observers once with the names that changed. Returns those names."""
-        names = {f.name for f in fields(ViewState)}
+        names = field_names(type(self._state))
         with self._lock:
             changed = set()
             for k, v in values.items():
                 if k not in names:
-                    raise AttributeError(f"ViewState has no field {k!r}")
+                    raise AttributeError(f"{type(self._state).__name__} has no field {k!r}")
                 if not _same(getattr(self._state, k), v):
                     setattr(self._state, k, v)
                     changed.add(k)

@@ -1,10 +1,11 @@
-"""What saves and reloads a session's work: files by suffix, prompt-log replay and autosave restore (a part
+"""What saves and reloads a session's work: files by suffix, prompt-log replay and autosave restore, and
+the log and autosave writes of every edit (:meth:`Persistence.record`, :meth:`Persistence.flush`; a part
 the Session owns). It owns the ``replaying`` and ``restoring`` flags the Session reads to skip decoding,
 publishing and autosave writes while a log is re-applied.
 
-The Session hands in its parts and callables: ``prompt_log()`` the JSON-safe log, ``autosaver()`` its
-Autosaver or None, ``replay_onto(events, accept)`` to apply parsed log events to the session,
-``flush()`` the autosave, ``publish(**kw)`` the view state, ``refocus()`` to re-aim background embedding.
+The Session hands in its parts and callables: ``log`` its PromptLog, ``prompt_log()`` the JSON-safe log,
+``autosaver()`` its Autosaver or None, ``replay_onto(events, accept)`` to apply parsed log events to the
+session, ``publish(**kw)`` the view state, ``refocus()`` to re-aim background embedding.
 """
 
 from __future__ import annotations
@@ -18,13 +19,26 @@ from samwidgets.widgets.prompt_log import parse_log
 class Persistence:
     """Saving, replay and restore of one session (see the module docstring)."""
 
-    def __init__(self, annotator, lock, *, image, shape: tuple[int, ...], prompt_log, autosaver, replay_onto,
-                 flush, publish, refocus):
-        self.annotator, self.lock, self.image, self.shape = annotator, lock, image, tuple(shape)
+    def __init__(self, annotator, log, lock, *, image, shape: tuple[int, ...], prompt_log, autosaver, replay_onto,
+                 publish, refocus):
+        self.annotator, self.log, self.lock, self.image, self.shape = annotator, log, lock, image, tuple(shape)
         self.prompt_log, self.autosaver, self.replay_onto = prompt_log, autosaver, replay_onto
-        self.flush, self.publish, self.refocus = flush, publish, refocus
+        self.publish, self.refocus = publish, refocus
         self.replaying = False
         self.restoring = False
+
+    def record(self, op: str, **event) -> None:
+        """Log one edit and tell the autosaver (debounced) unless labels are being restored."""
+        self.log.record(op, **event)
+        autosaver = self.autosaver()
+        if autosaver is not None and not self.restoring:
+            autosaver.touch()
+
+    def flush(self) -> None:
+        """Write the autosave now (on disk when this returns); not while a log is replayed or restored."""
+        autosaver = self.autosaver()
+        if autosaver is not None and not self.restoring and not self.replaying:
+            autosaver.flush()
 
     def snapshot(self) -> dict:
         """What the Autosaver writes; labels as a callable (copied under the lock only when they changed)."""

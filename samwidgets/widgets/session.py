@@ -9,8 +9,8 @@ Coordinates are xy pixels of the slice, boxes xyxy, slices z 0-based (people see
 its own prompts; every change reruns the decoder on the slice's cached embedding (multimask for a lone
 point, best score selected; no logits fed back, as Mazurowski et al.'s protocol in protocols.md). An edit
 the model rejects is rolled back and re-raised as a typed error. Parts the Session owns: Embedder,
-Predictions, Annotator + Labelling, PromptEditor, Persistence, PromptLog,
-History, Autosaver; it publishes one Observable ViewState.
+Predictions, Annotator + Labelling, PromptEditor, Persistence (+ PromptLog, Autosaver), History, and the
+Publisher of the one Observable ViewState.
 """
 
 from __future__ import annotations
@@ -19,18 +19,19 @@ import threading
 
 import numpy as np
 
-from samwidgets.errors import InputError, SamwidgetsError
+from samwidgets.errors import InputError
 from samwidgets.widgets.annotation import Annotator
 from samwidgets.widgets.editing import PromptEditor
 from samwidgets.widgets.labelling import Labelling
 from samwidgets.widgets.model_setup import load_predictor, model_input, point_warning
 from samwidgets.widgets.embedder import Embedder
-from samwidgets.widgets.observable import Message, Observable, ViewState, slice_label
+from samwidgets.widgets.observable import Observable, ViewState
 from samwidgets.widgets.predictions import Predictions
 from samwidgets.widgets.persistence import Persistence
+from samwidgets.widgets.publishing import Publisher
 from samwidgets.widgets.prompt_log import PromptLog, replay_events
 from samwidgets.widgets.sources import open_source, normalise_ground_truth, spatial_shape
-from samwidgets.widgets.state import Change, History, SliceState
+from samwidgets.widgets.state import History, SliceState
 
 
 class Session:
@@ -66,67 +67,61 @@ class Session:
         self.source = source if source is not None else (getattr(self.image, "path", None) or opened.case_id)
         gt = ground_truth if ground_truth is not None else (opened.ground_truth or None)
         self.ground_truth = normalise_ground_truth(gt, self.shape)
-        self.gt_label: str | None = next(iter(self.ground_truth), None)
         self.predictor, self._owns_predictor = load_predictor(model, device=device, cache=cache)
         self.model_name = getattr(self.predictor, "name", type(self.predictor).__name__)
         where = str(self.source or "image")
         self.annotator = Annotator(self.shape, list(label_names) if label_names else list(self.ground_truth),
                                    where=where)
-        self.labelling = Labelling(self.annotator, self._commit, n_slices=self.n_slices, where=where)
         self.log = PromptLog()
         self.history = History()
         self.predictions = Predictions(self.predictor, self.model_name, (self.height, self.width))
         self.z = self.n_slices // 2 if self.is_3d else 0
         self.prefetch = int(prefetch)
-        self.view_state = Observable(ViewState(z=self.z))
         self._lock = threading.RLock()
-        self.files = Persistence(
-            self.annotator, self._lock, image=self.image, shape=self.shape, prompt_log=lambda: self.prompt_log,
-            autosaver=lambda: self.autosaver, replay_onto=lambda evs, accept: replay_events(self, evs, accept=accept),
-            flush=self._flush, publish=self._publish, refocus=self._refocus)
-        self.embedder = Embedder(self.predictor, self.model_slice, self.n_slices, background=background,
-                                 on_ready=self._embedded)
+        self.embedder = Embedder(self.predictor, self.model_slice, self.n_slices, background=background)
+        self.publisher = Publisher(
+            Observable(ViewState(z=self.z)), self.predictions, self.embedder, self.annotator, self._lock,
+            ground_truth=self.ground_truth, is_3d=self.is_3d, n_slices=self.n_slices, where=where,
+            current=lambda: self.z, replaying=lambda: self.files.replaying,
+            everything=lambda z: self.labelling.everything.get(z))
+        self.view_state = self.publisher.view_state
+        self.embedder.on_ready = self.publisher.embedded
         self.autosaver = None
+        self.files = Persistence(
+            self.annotator, self.log, self._lock, image=self.image, shape=self.shape,
+            prompt_log=lambda: self.prompt_log, autosaver=lambda: self.autosaver,
+            replay_onto=lambda evs, accept: replay_events(self, evs, accept=accept),
+            publish=self.publisher.publish, refocus=self._refocus)
+        self.labelling = Labelling(self.annotator, self.history, self._lock, n_slices=self.n_slices, where=where,
+                                   record=self.files.record, flush=self.files.flush, publish=self.publisher.publish)
         if autosave_dir is not None:
             from samwidgets.widgets.autosave import Autosaver
 
             self.autosaver = Autosaver(autosave_dir, snapshot=self.files.snapshot, delay=autosave_delay)
         self.editor = PromptEditor(
             self.predictions, self.embedder, self.history, self.annotator, self._lock, height=self.height,
-            width=self.width, where=where, current=lambda: self.z, move_to=self._move_to, record=self._record,
-            flush=self._flush, publish=self._publish, replaying=lambda: self.files.replaying,
+            width=self.width, where=where, current=lambda: self.z, move_to=self._move_to, record=self.files.record,
+            flush=self.files.flush, publish=self.publisher.publish, replaying=lambda: self.files.replaying,
             warning=lambda new: point_warning(self.predictor, new))
         if background:
             self.embedder.focus(self.z, self.prefetch)
-        self._publish()
+        self.publisher.publish()
 
     def _move_to(self, z: int) -> None:
         self.z = z
 
     # -- parts' data under their old names -----------------------------------------------------
-    @property
-    def labels(self) -> np.ndarray:
-        """uint16 label volume, the image's spatial shape (value i + 1 = label_names[i])."""
-        return self.annotator.labels
-
-    @property
-    def label_names(self) -> list[str]:
-        return self.annotator.label_names
-
-    @property
-    def labels_version(self) -> int:
-        return self.annotator.version
-
-    @property
-    def default_label(self) -> str:
-        return self.annotator.default_label
+    labels = property(lambda self: self.annotator.labels,
+                      doc="uint16 label volume, the image's spatial shape (value i + 1 = label_names[i]).")
+    label_names = property(lambda self: self.annotator.label_names, doc="Names of label values 1, 2, ... (list).")
+    labels_version = property(lambda self: self.annotator.version, doc="Bumps at every label change (int).")
+    default_label = property(lambda self: self.annotator.default_label, doc="What accept() writes unnamed.")
+    message = property(lambda self: self.view_state.message.text, doc="The text of the message shown.")
+    gt_label = property(lambda self: self.publisher.gt_label,
+                        doc="The ground-truth label scored and outlined (None without one); see set_gt_label.")
 
     def label_id(self, label) -> int:
         return self.annotator.label_id(label)
-
-    @property
-    def message(self) -> str:
-        return self.view_state.message.text
 
     @property
     def prompt_log(self) -> dict:
@@ -134,44 +129,14 @@ class Session:
         with self._lock:
             return self.log.as_dict(image_shape=self.shape, source=self.source, model=self.model_name)
 
-    # -- publishing ----------------------------------------------------------------------------
+    # -- publishing (the Publisher part) -------------------------------------------------------
     def say(self, text: str, *, level: str = "info", until: str = "prompt") -> None:
         """Show a message (see observable.Message for when it goes stale)."""
-        self.view_state.update(message=Message(str(text), level, until))
+        self.publisher.say(text, level=level, until=until)
 
-    def _publish(self, *, cause: str = "", **extra) -> None:
-        """Recompute what the view shows of the current slice and update ``view_state`` once.
-
-        Publishes are serialised by the session lock (the embedding thread publishes too), and each reads
-        the slice shown at that moment, so a slow publish for an earlier slice never overwrites a newer one."""
-        if self.files.replaying:
-            return
-        with self._lock:
-            self._publish_locked(cause, extra)
-
-    def _publish_locked(self, cause: str, extra: dict) -> None:
-        z = self.z
-        msg = self.view_state.message
-        if cause and msg.text and (msg.until == cause or (cause == "slice" and msg.until == "prompt")):
-            extra.setdefault("message", Message())
-        try:
-            mask = self.predictions.mask(z, self.state_of(z), self.embedder, wait=False)
-        except SamwidgetsError as exc:
-            mask = None
-            extra.setdefault("message", Message(str(exc), "error"))
-        scores = self.predictions.scores(z, self.state_of(z))
-        self.view_state.update(
-            z=z, prompts=self.state_of(z), mask=mask, candidates=scores, selected=self.predictions.selected(z),
-            labels_version=self.annotator.version, metrics=self._metrics_of(mask),
-            embedding=self.embedding_status, everything=self.everything.get(z), **extra)
-
-    def _embedded(self, z: int, error) -> None:
-        if z != self.z:
-            return
-        if error is not None:
-            self._publish(message=Message(f"{slice_label(z, self.n_slices)}: {error}", "error", "slice"))
-        else:
-            self._publish()
+    def set_busy(self, text: str, progress: float = 0.0) -> None:
+        """Report a long task's state to the view ("" when done)."""
+        self.publisher.set_busy(text, progress)
 
     # -- slices and embeddings -----------------------------------------------------------------
     def model_slice(self, z: int) -> np.ndarray:
@@ -206,11 +171,11 @@ class Session:
             return
         with self._lock:
             self.z = z
-            self._record("set_slice", slice=z)
+            self.files.record("set_slice", slice=z)
         if self.embedder.background and not self.files.replaying:
             self.embedder.focus(z, self.prefetch)
-        self._flush()
-        self._publish(cause="slice")
+        self.files.flush()
+        self.publisher.publish(cause="slice")
 
     # -- prompts -------------------------------------------------------------------------------
     @property
@@ -278,8 +243,8 @@ class Session:
         self._await_embedding(self.z, True)
         with self._lock:
             self.predictions.select(self.z, self.state, int(index), self.embedder, where=self.source or "image")
-            self._record("select", slice=self.z, index=int(index))
-        self._publish()
+            self.files.record("select", slice=self.z, index=int(index))
+        self.publisher.publish()
 
     def mask_of(self, z: int, *, wait: bool = True) -> np.ndarray | None:
         """bool (H, W) mask of slice z (all False without prompts); None when wait=False and not ready."""
@@ -292,39 +257,17 @@ class Session:
         """bool (H, W): the selected mask of the current slice (waits for the embedding if needed)."""
         return self.mask_of(self.z)
 
-    def _metrics_of(self, mask) -> dict[str, float]:
-        if not self.ground_truth or self.gt_label is None or mask is None or self.state.empty:
-            return {}
-        from samwidgets.metrics import dice, iou
-
-        gt = self.ground_truth[self.gt_label]
-        gt = gt[self.z] if self.is_3d else gt
-        return {"dice": float(dice(mask, gt)), "iou": float(iou(mask, gt))}
-
     @property
     def metrics(self) -> dict[str, float]:
         """{"dice", "iou"} of the current mask against ground-truth label ``gt_label`` on this slice
         (samwidgets.metrics, its empty-mask policy); {} without ground truth or before any prompt."""
-        return self._metrics_of(self.mask_of(self.z, wait=False))
+        return self.publisher.metrics(self.z, self.state, self.mask_of(self.z, wait=False))
 
     def set_gt_label(self, name: str) -> None:
-        """Score against ground-truth label ``name``."""
-        if name not in self.ground_truth:
-            raise InputError(f"no ground-truth label '{name}' (labels: {', '.join(self.ground_truth)})",
-                             where=self.source or "image")
-        self.gt_label = name
-        self._publish()
+        """Score against ground-truth label ``name`` (InputError when there is none of that name)."""
+        self.publisher.set_gt_label(name)
 
-    # -- labels (the Annotator computes the planes) --------------------------------------------
-    def _commit(self, op: str, make_planes, *, at: int, message: str = "", **event) -> None:
-        """Write the label planes ``make_planes()`` (called under the lock) as one undoable change made on
-        slice ``at``; log it, flush the autosave (on disk when this returns), publish."""
-        with self._lock:
-            self.history.push(self.annotator.write(op, make_planes(), at=at))
-            self._record(op, **event)
-        self._flush()
-        self._publish(cause="prompt", **({"message": Message(message)} if message else {}))
-
+    # -- labels (Labelling writes them, the Annotator computes the planes) --------------------------
     def accept(self, label=None) -> int:
         """Write the current mask into the label volume as ``label`` (name or id; default the first name).
 
@@ -346,9 +289,7 @@ class Session:
     def record_restored(self, op: str, **event) -> None:
         """Record an accept/propagate whose labels come from elsewhere (an autosave) as an empty undo step,
         so that later undo/redo events of a replayed log still pair with the right changes."""
-        with self._lock:
-            self.history.push(Change(op, slice=self.z))
-            self._record(op, **event)
+        self.labelling.record_restored(op, self.z, **event)
 
     @property
     def everything(self) -> dict:
@@ -367,11 +308,7 @@ class Session:
         self.check_everything()
         z = self.z if z is None else int(z)
         params = {"n_per_side": n_per_side, "iou_threshold": iou_threshold, "min_score": min_score}
-        result = self.labelling.segment_everything(z, self.predictor, self.embedder.get(z), **params)
-        with self._lock:
-            self._record("segment_everything", slice=z, **params)
-        self._publish()
-        return result.label_map
+        return self.labelling.segment_everything(z, self.predictor, self.embedder.get(z), **params).label_map
 
     def accept_everything(self, index: int, label=None) -> int:
         """Write mask ``index`` of the current slice's segment-everything list into the labels as ``label``
@@ -380,24 +317,9 @@ class Session:
 
     def clear_everything(self) -> None:
         """Forget the current slice's segment-everything results (accepted labels stay)."""
-        if self.everything.pop(self.z, None) is not None:
-            self._publish()
+        self.labelling.clear_everything(self.z)
 
-    # -- long tasks -----------------------------------------------------------------------------
-    def set_busy(self, text: str, progress: float = 0.0) -> None:
-        """Report a long task's state to the view ("" when done)."""
-        self.view_state.update(busy=str(text), progress=float(progress))
-
-    # -- prompt log, files, autosave -----------------------------------------------------------
-    def _record(self, op: str, **event) -> None:
-        self.log.record(op, **event)
-        if self.autosaver is not None and not self.files.restoring:
-            self.autosaver.touch()
-
-    def _flush(self) -> None:
-        if self.autosaver is not None and not self.files.restoring and not self.files.replaying:
-            self.autosaver.flush()
-
+    # -- prompt log, files, autosave (the Persistence part) ----------------------------------------
     def _refocus(self) -> None:
         if self.embedder.background:
             self.embedder.focus(self.z, self.prefetch)
