@@ -1,25 +1,47 @@
-"""Per-slice embeddings for a session: synchronous, or in a background thread with neighbour prefetch.
+"""Per-slice embeddings for a session: synchronous, or on one background thread with neighbour prefetch.
 
-Slices are (y, x) or (y, x, 3) planes of the session's image; the predictor's own EmbeddingCache (if any)
-sits underneath, this keeps the last ``keep`` embeddings of this image in memory by slice index z.
+Slices are (y, x) or (y, x, 3) planes of the session's image, indexed by z (array order); the predictor's
+own EmbeddingCache (if any) sits underneath, this keeps the last ``keep`` embeddings of this image in
+memory (least recently used dropped first).
+
+Background scheduling: one worker thread takes slices from an ordered wish list. :meth:`focus` (the user
+now looks at slice z) replaces the list: z first, then the neighbours, nearest first, further ahead in the
+direction the user is scrolling (:func:`prefetch_order`); slices dropped from the list are cancelled (an
+encode already running finishes and is kept). :meth:`get` moves a slice someone waits for to the front.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 from samwidgets.errors import SamwidgetsError
 from samwidgets.models.protocol import model_errors
 
 
+def prefetch_order(z: int, radius: int, direction: int, n_slices: int) -> list[int]:
+    """Slices to embed when the user looks at slice z, in order: z; then, when scrolling (direction +1 or
+    -1), z + d·1 .. z + d·2·radius ahead with z - d·1 .. z - d·radius behind, interleaved nearest first
+    (ahead before behind at equal distance); when not scrolling (direction 0), z±1 .. z±radius. Out of
+    range slices are left out. Ahead goes twice as far as behind: a scroll on keeps its lead, and the
+    encoder (the slow part: ~0.4-0.7 s per slice on 2 CPU cores) gets as much time as possible."""
+    radius = max(int(radius), 0)
+    ahead = 2 * radius if direction else radius
+    step = 1 if direction >= 0 else -1
+    order = [z]
+    for d in range(1, ahead + 1):
+        order.append(z + step * d)
+        if d <= radius:
+            order.append(z - step * d)
+    return [zz for zz in order if 0 <= zz < n_slices]
+
+
 class Embedder:
     """Embeds slices z of ``get_slice(z)`` with ``predictor.encode``.
 
-    background=False: :meth:`get` encodes in the calling thread. background=True: :meth:`request` queues the
-    encode on one worker thread and calls ``on_ready(z, error)`` from that thread when it finishes.
+    background=False: :meth:`get` encodes in the calling thread. background=True: :meth:`request` and
+    :meth:`focus` queue encodes for one worker thread, which calls ``on_ready(z, error)`` when each ends.
     """
 
     def __init__(self, predictor, get_slice: Callable, n_slices: int, *, background: bool = False,
@@ -32,10 +54,14 @@ class Embedder:
         self.on_ready = on_ready
         self._done: OrderedDict[int, object] = OrderedDict()
         self._errors: dict[int, SamwidgetsError] = {}
-        self._pending: dict[int, Future] = {}
-        self._events: dict[int, threading.Event] = {}  # set when slice z's encode ends, before on_ready
-        self._lock = threading.RLock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samwidgets-embed") if background else None
+        self._queue: list[int] = []                    # wanted, not started: the worker takes the first
+        self._running: int | None = None
+        self._events: dict[int, threading.Event] = {}  # queued or running z -> set when it ends
+        self._cond = threading.Condition(threading.RLock())
+        self._lock = self._cond                        # one lock for all the state above
+        self._closed = False
+        self._last_focus: int | None = None
+        self._worker: threading.Thread | None = None
         self.cancelled = 0   # queued encodes dropped by focus() (the user scrolled on)
 
     # -- queries -----------------------------------------------------------------------------
@@ -44,8 +70,9 @@ class Embedder:
             return z in self._done
 
     def pending(self, z: int) -> bool:
+        """Queued or being encoded in the background."""
         with self._lock:
-            return z in self._pending
+            return z in self._events
 
     def error(self, z: int) -> SamwidgetsError | None:
         with self._lock:
@@ -59,6 +86,17 @@ class Embedder:
                 self._done.move_to_end(z)
             return emb
 
+    def status(self, z: int) -> str:
+        """"ready" | "embedding" | "error" | "not embedded" for slice z."""
+        with self._lock:
+            if z in self._done:
+                return "ready"
+            if z in self._events:
+                return "embedding"
+            if z in self._errors:
+                return "error"
+        return "not embedded"
+
     # -- work --------------------------------------------------------------------------------
     def _encode(self, z: int):
         with model_errors(f"encoding slice {z}", where=getattr(self.predictor, "name", "model")):
@@ -71,48 +109,82 @@ class Embedder:
             self._errors.pop(z, None)
         return emb
 
-    def _run(self, z: int) -> None:
-        err = None
-        try:
-            self._encode(z)
-        except SamwidgetsError as exc:
-            err = exc
-            with self._lock:
-                self._errors[z] = exc
-        finally:
-            with self._lock:
-                self._pending.pop(z, None)
-                event = self._events.pop(z, None)
-            if event is not None:
-                event.set()  # waiters in get() go on without waiting for the on_ready listeners
-        if self.on_ready is not None:
+    def _work(self) -> None:
+        """The worker thread: encode the first wanted slice until closed."""
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                z = self._running = self._queue.pop(0)
+            err = None
             try:
-                self.on_ready(z, err)
-            except Exception:  # a listener bug must not kill the worker
-                pass
+                self._encode(z)
+            except SamwidgetsError as exc:
+                err = exc
+                with self._lock:
+                    self._errors[z] = exc
+            except Exception as exc:  # noqa: BLE001 - model_errors wraps model failures; keep the worker alive
+                err = SamwidgetsError(f"encoding slice {z} failed: {type(exc).__name__}: {exc}")
+                with self._lock:
+                    self._errors[z] = err
+            finally:
+                with self._cond:
+                    self._running = None
+                    event = self._events.pop(z, None)
+                    self._cond.notify_all()
+                if event is not None:
+                    event.set()  # waiters in get() go on without waiting for the on_ready listeners
+            if self.on_ready is not None:
+                try:
+                    self.on_ready(z, err)
+                except Exception:  # a listener bug must not kill the worker
+                    pass
+
+    def _enqueue(self, order: list[int]) -> None:
+        """Make ``order`` (minus ready and running slices) the wish list; drop the rest. Lock held."""
+        wanted = [z for z in order if z not in self._done and z != self._running]
+        for z in self._queue:
+            if z not in wanted:
+                self.cancelled += 1
+                event = self._events.pop(z, None)
+                if event is not None:
+                    event.set()
+        self._queue = wanted
+        for z in wanted:
+            self._errors.pop(z, None)
+            self._events.setdefault(z, threading.Event())
+        if self._worker is None and wanted and not self._closed:
+            self._worker = threading.Thread(target=self._work, name="samwidgets-embed", daemon=True)
+            self._worker.start()
+        self._cond.notify_all()
 
     def request(self, z: int) -> None:
-        """Make sure slice z gets embedded (queued in the background, or right now when not background)."""
+        """Make sure slice z gets embedded (appended to the wish list in the background, or right now when
+        not background)."""
         if not 0 <= z < self.n_slices:
             return
-        with self._lock:
-            if z in self._done or z in self._pending:
-                return
-            if self._pool is not None:
-                self._errors.pop(z, None)
-                self._events[z] = threading.Event()
-                self._pending[z] = self._pool.submit(self._run, z)
-                return
-        self._encode(z)
+        if self.background:
+            with self._lock:
+                if z not in self._done and z not in self._events and not self._closed:
+                    self._enqueue(self._queue + [z])
+            return
+        if not self.ready(z):
+            self._encode(z)
 
     def get(self, z: int):
-        """The embedding of slice z, encoding it (or waiting for the background encode) if needed."""
+        """The embedding of slice z, encoding it (or waiting for the background encode, moved to the front
+        of the queue) if needed."""
         emb = self.peek(z)
         if emb is not None:
             return emb
         while True:
             with self._lock:
                 event = self._events.get(z)
+                if event is not None and z in self._queue and self._queue[0] != z:
+                    self._queue.remove(z)
+                    self._queue.insert(0, z)
             if event is None:
                 break
             if event.wait(1.0):   # re-check every second: a cancelled or dropped encode never strands us
@@ -126,58 +198,35 @@ class Embedder:
         return self._encode(z)
 
     def prefetch(self, z: int, radius: int) -> None:
-        """Queue the neighbours z±1..radius (background mode only; nearest first)."""
-        if self._pool is None:
-            return
-        for d in range(1, int(radius) + 1):
-            for zz in (z + d, z - d):
+        """Append the neighbours z±1..radius to the wish list (background mode only; nearest first)."""
+        if self.background:
+            for zz in prefetch_order(z, radius, 0, self.n_slices)[1:]:
                 self.request(zz)
 
     def focus(self, z: int, radius: int) -> None:
-        """The user now looks at slice z: cancel queued encodes of slices farther than ``radius`` (those
-        not started yet), then queue z first and z±1, z±2, ... up to ``radius``. Memory stays bounded by
-        ``keep`` embeddings (least recently used dropped first)."""
-        wanted = {z + d for d in range(-int(radius), int(radius) + 1)}
+        """The user now looks at slice z: the wish list becomes :func:`prefetch_order` (z first, further
+        ahead in the scroll direction); queued slices not in it are cancelled. Memory stays bounded by
+        ``keep`` embeddings."""
+        if not self.background:
+            return
         with self._lock:
-            for zz, fut in list(self._pending.items()):
-                if zz not in wanted and fut.cancel():
-                    self._pending.pop(zz, None)
-                    event = self._events.pop(zz, None)
-                    if event is not None:
-                        event.set()
-                    self.cancelled += 1
-        self.request(z)
-        self.prefetch(z, radius)
-
-    def status(self, z: int) -> str:
-        """"ready" | "embedding" | "error" | "not embedded" for slice z."""
-        with self._lock:
-            if z in self._done:
-                return "ready"
-            if z in self._pending:
-                return "embedding"
-            if z in self._errors:
-                return "error"
-        return "not embedded"
+            last, self._last_focus = self._last_focus, int(z)
+            direction = 0 if last is None or last == z else (1 if z > last else -1)
+            if not self._closed:
+                self._enqueue(prefetch_order(int(z), radius, direction, self.n_slices))
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until every queued encode has finished."""
-        with self._lock:
-            futs = list(self._pending.values())
-        for f in futs:
-            try:
-                f.result(timeout=timeout)
-            except Exception:
-                pass
+        """Block until every queued encode has finished (or ``timeout`` seconds have passed)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._queue and self._running is None, timeout)
 
     def close(self) -> None:
-        """Stop the worker: queued encodes are dropped and anyone waiting for them goes on."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            for fut in self._pending.values():
-                fut.cancel()
-            self._pending.clear()
+        """Stop the worker: queued encodes are dropped and anyone waiting for them goes on (an encode
+        already running ends on its own; its result is dropped with the worker)."""
+        with self._cond:
+            self._closed = True
+            self._queue = []
             events, self._events = list(self._events.values()), {}
+            self._cond.notify_all()
         for event in events:
             event.set()
