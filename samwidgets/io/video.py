@@ -33,6 +33,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -138,13 +139,17 @@ def _read_pixels(path: Path, *, palette: bool, plane: tuple[int, int] | None = N
     return check_numeric(arr, path)
 
 
-def _stack_frames(paths: list[Path], where: Path) -> np.ndarray:
-    """Frames (t, y, x[, 3]). The clip's size (frames x the first frame's header shape) is checked against
-    io's max_voxels before any frame is decoded; each later frame's size is checked from its header."""
+def _check_frame_count(paths: list[Path], where: Path) -> None:
     if not paths:
         raise ImageReadError(f"no frames ({', '.join(FRAME_SUFFIXES)}) in the folder", where=where)
     if len(paths) > MAX_FRAMES:
         raise ImageReadError(f"{len(paths)} frames, more than the limit of {MAX_FRAMES}", where=where)
+
+
+def _stack_frames(paths: list[Path], where: Path) -> np.ndarray:
+    """Frames (t, y, x[, 3]). The clip's size (frames x the first frame's header shape) is checked against
+    io's max_voxels before any frame is decoded; each later frame's size is checked from its header."""
+    _check_frame_count(paths, where)
     check_voxel_count((len(paths),) + frame_shape(paths[0]), where)
     first = _read_pixels(paths[0], palette=False)
     out = np.empty((len(paths),) + first.shape, dtype=first.dtype)
@@ -204,25 +209,43 @@ def _vos_meta(root: Path) -> dict:
     return videos
 
 
-def vos_videos(root) -> list[str]:
-    """Video ids of a YouTube-VOS/DAVIS root: the sub-folders of ``JPEGImages`` (or, when it holds the
-    frames directly, the one id of meta.json, else the root's name)."""
-    root = as_path(root)
+def _jpeg_images(root: Path) -> Path:
     images = root / "JPEGImages"
     if not images.is_dir():
         raise ImageReadError("no JPEGImages folder (YouTube-VOS/DAVIS layout)", where=root)
+    return images
+
+
+def _video_ids(root: Path, meta: dict | None) -> list[str]:
+    """The video ids of a VOS root; ``meta``: meta.json's videos mapping when the caller has parsed it
+    (None: parsed here, only if the frames lie directly in ``JPEGImages``)."""
+    images = _jpeg_images(root)
     subs = sorted((p.name for p in images.iterdir() if p.is_dir()), key=natural_key)
     if subs:
         return subs
-    meta = _vos_meta(root)
+    meta = _vos_meta(root) if meta is None else meta
     return [next(iter(meta))] if len(meta) == 1 else [root.name]
 
 
-def read_vos(root, video: str | None = None) -> Clip:
-    """One video of a YouTube-VOS / DAVIS root (see module docstring); ``video`` may be omitted when the
-    root holds one video."""
-    root = as_path(root)
-    videos = vos_videos(root)
+def vos_videos(root) -> list[str]:
+    """Video ids of a YouTube-VOS/DAVIS root: the sub-folders of ``JPEGImages`` (or, when it holds the
+    frames directly, the one id of meta.json, else the root's name)."""
+    return _video_ids(as_path(root), None)
+
+
+class _VosVideo(NamedTuple):
+    """One video of a VOS root: id, frames folder, masks folder (None: none), meta.json entry ({}: none)."""
+    video: str
+    frames: Path
+    masks: Path | None
+    meta: dict
+
+
+def _vos_video(root: Path, video: str | None) -> _VosVideo:
+    """Resolve ``video`` (None: the root's only one) of a VOS root; meta.json is parsed once, here."""
+    _jpeg_images(root)  # a missing folder is reported before meta.json is read
+    meta = _vos_meta(root)
+    videos = _video_ids(root, meta)
     if video is None:
         if len(videos) != 1:
             raise ImageReadError(f"{len(videos)} videos in the folder; choose one of {videos[:10]}", where=root)
@@ -232,8 +255,18 @@ def read_vos(root, video: str | None = None) -> Clip:
     flat = not (root / "JPEGImages" / video).is_dir()
     frames_dir = root / "JPEGImages" if flat else root / "JPEGImages" / video
     masks_dir = root / "Annotations" if flat else root / "Annotations" / video
-    clip = read_frame_folder(frames_dir, masks=masks_dir if masks_dir.is_dir() else None)
-    objects = _vos_meta(root).get(video, {}).get("objects", {}) if (root / "meta.json").is_file() else {}
+    entry = meta.get(video, {})
+    return _VosVideo(video, frames_dir, masks_dir if masks_dir.is_dir() else None,
+                     entry if isinstance(entry, dict) else {})
+
+
+def read_vos(root, video: str | None = None) -> Clip:
+    """One video of a YouTube-VOS / DAVIS root (see module docstring); ``video`` may be omitted when the
+    root holds one video."""
+    root = as_path(root)
+    vos = _vos_video(root, video)
+    clip = read_frame_folder(vos.frames, masks=vos.masks)
+    objects = vos.meta.get("objects", {})
     cats = {}
     for oid, obj in (objects.items() if isinstance(objects, dict) else []):
         if str(oid).isdigit():
@@ -243,9 +276,28 @@ def read_vos(root, video: str | None = None) -> Clip:
         for lab in clip.labels.values():
             vals.update(int(v) for v in np.unique(lab) if v > 0)
         cats = {v: "" for v in sorted(vals)}
-    clip.objects, clip.name = cats, video
+    clip.objects, clip.name = cats, vos.video
     clip.image.path = root
     return clip
+
+
+def _vos_labels(root: Path) -> np.ndarray:
+    """(t, y, x) masks of the root's only video, one per frame: the frames are listed and the first one's
+    header read for the size, none decoded; the stack is bounded by io's max_voxels before any mask is."""
+    vos = _vos_video(root, None)
+    paths = _list_files(vos.frames, FRAME_SUFFIXES)
+    _check_frame_count(paths, vos.frames)
+    names = [f.stem for f in paths]
+    plane = frame_shape(paths[0])[:2]
+    check_voxel_count((len(paths),) + plane, root)
+    labels = _read_masks(vos.masks, names, plane) if vos.masks is not None else {}
+    missing = [names[t] for t in range(len(names)) if t not in labels]
+    if missing:
+        raise ImageReadError(
+            f"{len(missing)} of {len(names)} frames have no mask (first: {missing[0]}); a manifest label "
+            "must cover every frame (score partly annotated clips with samwidgets.evaluation.video."
+            "propagate_clip or the video_propagation report)", where=root)
+    return np.stack([labels[t] for t in range(len(names))])
 
 
 def _declared_frames(container, stream) -> int | None:
@@ -343,14 +395,7 @@ def read_clip_labels(path) -> np.ndarray:
     clip raises ImageReadError pointing to :func:`samwidgets.evaluation.video.propagate_clip`."""
     p = as_path(path)
     if (p / "JPEGImages").is_dir():
-        clip = read_vos(p)
-        missing = [clip.frame_names[t] for t in range(clip.n_frames) if t not in clip.labels]
-        if missing:
-            raise ImageReadError(
-                f"{len(missing)} of {clip.n_frames} frames have no mask (first: {missing[0]}); a manifest label "
-                "must cover every frame (score partly annotated clips with samwidgets.evaluation.video."
-                "propagate_clip or the video_propagation report)", where=p)
-        return np.stack([clip.labels[t] for t in range(clip.n_frames)])
+        return _vos_labels(p)
     paths = _list_files(p, FRAME_SUFFIXES)
     if not paths:
         raise ImageReadError("no mask images in the folder", where=p)

@@ -260,3 +260,38 @@ def test_too_large_frame_folder_and_mask_folder_are_refused_before_decoding(tmp_
     monkeypatch.setattr(ImageFile.ImageFile, "load", real_load)
     assert load_clip(tmp_path / "frames").image.array.shape == (T, H, W, 3)
     assert read_clip_labels(tmp_path / "masks").shape == (T, H, W)
+
+
+def test_clip_labels_of_a_vos_root_decode_no_frame_and_read_meta_once(tmp_path, monkeypatch):
+    """A manifest label of a VOS root: the masks, matched to the frames by name, without decoding a frame."""
+    import samwidgets.io.video as V
+    from samwidgets.io.video import read_clip_labels
+
+    frames, labels = synthetic_frames()
+    (tmp_path / "JPEGImages").mkdir()
+    (tmp_path / "Annotations").mkdir()
+    for t in range(T):  # one video directly in JPEGImages, named by meta.json (the shared clip's layout)
+        PILImage.fromarray(frames[t]).save(tmp_path / "JPEGImages" / f"f{t * 5}.jpg", quality=95)
+        save_palette(tmp_path / "Annotations" / f"f{t * 5}.png", labels[t])
+    (tmp_path / "meta.json").write_text(json.dumps({"videos": {"clip": {"objects": {"1": {"category": "sq"}}}}}))
+    want = np.stack([read_vos(tmp_path).labels[t] for t in range(T)])  # the full read, frames decoded
+    read, meta = [], []
+    real_read, real_meta = V._read_pixels, V._vos_meta
+    monkeypatch.setattr(V, "_read_pixels", lambda p, **k: read.append(p.suffix) or real_read(p, **k))
+    monkeypatch.setattr(V, "_vos_meta", lambda root: meta.append(root) or real_meta(root))
+    got = read_clip_labels(tmp_path)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, labels)
+    assert read == [".png"] * T and len(meta) == 1  # only the masks decoded; meta.json parsed once
+    (tmp_path / "Annotations" / "f10.png").unlink()
+    with pytest.raises(ImageReadError, match="1 of 6 frames have no mask.*first: f10"):
+        read_clip_labels(tmp_path)
+
+
+def test_clip_labels_of_the_real_vos_clip_equal_the_full_read(shared_data):
+    from samwidgets.io.video import read_clip_labels
+
+    root = shared_data / REAL_CLIP
+    need(root.is_dir(), f"{root} not found")
+    clip = read_vos(root)
+    np.testing.assert_array_equal(read_clip_labels(root), np.stack([clip.labels[t] for t in range(clip.n_frames)]))
