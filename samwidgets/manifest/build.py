@@ -22,11 +22,12 @@ the manifest sets ``allow_outside_root: true``; ``cases_glob`` patterns must be 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from samwidgets.errors import ManifestError
 from samwidgets.manifest.bounds import OPT_IN_KEY, RootGuard, check_pattern, check_template, lookup_problem
@@ -102,7 +103,17 @@ def stem_number(stem: str) -> str:
 
 def fill_template(template: str, image: Path, root: Path) -> str:
     """A ``cases_glob`` template (``id``, ``label``) filled with the fields of ``image`` under ``root``."""
+    return template_filler(template)(image, root)
+
+
+def template_filler(template: str) -> Callable[[Path, Path], str]:
+    """Check ``template`` once (:func:`~samwidgets.manifest.bounds.check_template`: ValueError) and return
+    the function ``(image, root) -> str`` that fills it, for the many images of one ``cases_glob``."""
     check_template(template)
+    return functools.partial(_fill_checked, template)
+
+
+def _fill_checked(template: str, image: Path, root: Path) -> str:
     rel = image.parent.relative_to(root) if image.parent != root else Path(".")
     stem = file_stem(image)
     fields = {"stem": stem, "name": image.name, "parent": image.parent.name,
@@ -134,14 +145,16 @@ class LabelFile(NamedTuple):
     key: str
 
 
-def _fill_labels(label, image: Path, root: Path):
-    """A cases_glob ``label`` (a template or a list of templates / {file: template, ...}) filled for ``image``."""
+def _labels_filler(label) -> Callable[[Path, Path], Any]:
+    """For a cases_glob ``label`` (a template or a list of templates / {file: template, ...}): its templates
+    checked once, and the function ``(image, root)`` returning it filled for ``image``."""
     if label is None:
-        return None
+        return lambda image, root: None
     if isinstance(label, str):
-        return fill_template(label, image, root)
-    return [fill_template(item, image, root) if isinstance(item, str)
-            else {**item, "file": fill_template(item["file"], image, root)} for item in label]
+        return template_filler(label)
+    items = [(item, template_filler(item if isinstance(item, str) else item["file"])) for item in label]
+    return lambda image, root: [fill(image, root) if isinstance(item, str) else {**item, "file": fill(image, root)}
+                                for item, fill in items]
 
 
 def _label_files(entry: dict[str, Any], root: Path, rule: dict | None, key: str, where: str,
@@ -196,13 +209,19 @@ def _expand_glob(entry: dict[str, Any], index: int, root: Path) -> tuple[list[di
         return [], [f"{where}: no file under {root} matches '{pattern}'"]
     cases, problems = [], []
     overrides = {k: entry[k] for k in OVERRIDE_KEYS if k in entry}
+    bad = f"{where}: bad template (placeholders: stem, number, name, parent, relparent)"
+    try:  # each template checked once, not once per image
+        fill_id = template_filler(entry.get("id", "{stem}"))
+        fill_label = _labels_filler(entry.get("label"))
+        fill_fov = template_filler(entry["fov"]) if "fov" in entry else None
+    except (KeyError, ValueError, IndexError) as exc:
+        return [], [f"{bad}: {exc}"]
     for image in images:
         try:
-            case_id = fill_template(entry.get("id", "{stem}"), image, root)
-            label = _fill_labels(entry.get("label"), image, root)
-            fov = fill_template(entry["fov"], image, root) if "fov" in entry else None
+            case_id, label = fill_id(image, root), fill_label(image, root)
+            fov = fill_fov(image, root) if fill_fov is not None else None
         except (KeyError, ValueError, IndexError) as exc:
-            return [], [f"{where}: bad template (placeholders: stem, number, name, parent, relparent): {exc}"]
+            return [], [f"{bad}: {exc}"]
         case = {"id": case_id, "image": image.relative_to(root).as_posix(), "label": label, **overrides}
         if fov is not None:
             case["fov"] = fov

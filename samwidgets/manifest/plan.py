@@ -4,7 +4,7 @@
 (:mod:`.pairing`), groups the pairs by their label templates into label sets, detects each set's encoding
 (:mod:`.encoding`), turns a second, field-of-view-like mask set into ``fov``, and expresses each group of
 images as a ``cases_glob`` entry when a glob plus templates reproduce its pairs exactly (checked by filling
-the templates with :func:`samwidgets.manifest.build.fill_template`, the function the loader uses), else as
+the templates with :func:`samwidgets.manifest.build.template_filler`, the function the loader uses), else as
 explicit ``cases``.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from samwidgets.errors import ManifestError, SamwidgetsError
 from samwidgets.io import load_image
-from samwidgets.manifest.build import file_stem, fill_template
+from samwidgets.manifest.build import file_stem, template_filler
 from samwidgets.manifest.encoding import Encoding, detect_encoding
 from samwidgets.manifest.guess import Guess, guess_modality
 from samwidgets.manifest.pairing import IMAGE_WORDS, LABEL_WORDS, label_template, pair_files, words
@@ -133,9 +133,10 @@ def _express(root: Path, group: Group, all_images: list[PurePosixPath]) -> None:
     extra = sorted(matched - set(group.images))
     if not set(group.images) <= matched or len(extra) > MAX_EXCLUDES:
         return
+    fills = [template_filler(s.template) for s in group.sets]  # each template checked once
     for image in group.images:
-        for s, label in zip(group.sets, group.labels_of[image]):
-            if fill_template(s.template, root / image, root) != label.as_posix():
+        for fill, label in zip(fills, group.labels_of[image]):
+            if fill(root / image, root) != label.as_posix():
                 return
     group.glob, group.exclude, group.id_template = pattern, [globlib.escape(str(e)) for e in extra], id_template
 

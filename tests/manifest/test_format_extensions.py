@@ -108,6 +108,42 @@ def test_load_and_check_read_each_label_file_and_the_field_of_view_once(folder, 
     assert len(problems) == 1 and "none of the listed labels is present inside the field of view" in problems[0]
 
 
+def test_glob_templates_are_checked_once_per_template_not_per_image(folder, monkeypatch):
+    import samwidgets.manifest.bounds
+    import samwidgets.manifest.build as build
+
+    for stem in ("c", "d", "e"):  # five images in all
+        for sub, name in (("images", f"{stem}.png"), ("axon", f"{stem}.png"), ("myelin", f"{stem}_m.png"),
+                          ("fov", f"{stem}.gif")):
+            (folder / sub / name).write_bytes((folder / sub / name.replace(stem, "a", 1)).read_bytes())
+    path = _write(folder / "m.yaml", """\
+    cases_glob:
+      image: "images/*.png"
+      id: "case_{stem}"
+      label:
+        - {file: "axon/{stem}.png", rule: {type: threshold, threshold: 127, name: axon}}
+        - "myelin/{stem}_m.png"
+      label_rule: {type: values, labels: {255: myelin}}
+      fov: "fov/{stem}.gif"
+    """)
+    checked = []
+    real = samwidgets.manifest.bounds.check_template
+    monkeypatch.setattr(build, "check_template", lambda t: checked.append(t) or real(t))
+    cases = load_manifest(path).cases
+    assert sorted(checked) == sorted(["case_{stem}", "axon/{stem}.png", "myelin/{stem}_m.png", "fov/{stem}.gif"])
+    images = sorted((folder / "images").glob("*.png"))
+    assert [c.case_id for c in cases] == [f"case_{p.stem}" for p in images]
+    for c, image in zip(cases, images):  # the same names as filling each template per image
+        assert [f.path for f in c.all_label_files] == [folder / build.fill_template(t, image, folder)
+                                                       for t in ("axon/{stem}.png", "myelin/{stem}_m.png")]
+        assert c.fov == folder / build.fill_template("fov/{stem}.gif", image, folder)
+    bad = _write(folder / "bad.yaml", """\
+    label: {type: threshold, threshold: 127, name: axon}
+    cases_glob: {image: "images/*.png", label: "axon/{stem:999}.png"}
+    """)
+    assert any("cases_glob[0]: bad template" in p and "exceeds" in p for p in validate_manifest(bad, load=False))
+
+
 def test_one_of_several_label_files_may_lack_its_label(folder):
     _png(folder / "myelin" / "b_m.png", np.zeros((20, 30)))
     path = _write(folder / "m.yaml", """\
