@@ -18,6 +18,8 @@ PREDICTION_RGB = (0, 255, 255)     # the current mask: cyan fill
 PREDICTION_ALPHA = 0.45
 GROUND_TRUTH_RGB = (255, 215, 0)   # ground truth: yellow outline
 LABEL_ALPHA = 0.35                 # accepted labels: palette fill
+LABEL_OUTLINE_PX = 2               # accepted labels: solid palette outline this wide (canvas pixels), so it
+                                   # stays visible where the prediction's edge lies on it
 EVERYTHING_ALPHA = 0.4             # segment-everything: palette fill
 POSITIVE_RGB = (0, 220, 0)
 NEGATIVE_RGB = (255, 40, 40)
@@ -141,11 +143,16 @@ def base_rgba(plane: np.ndarray, view: View, *, level: float | None = None, widt
     return rgba
 
 
-def outline(mask: np.ndarray) -> np.ndarray:
-    """Boundary pixels of a bool (H, W) mask: inside, with a 4-neighbour outside (or at the image edge)."""
+def outline(mask: np.ndarray, *, width: int = 1) -> np.ndarray:
+    """Boundary band of a bool (H, W) mask: pixels inside it within ``width`` 4-neighbour steps of a pixel
+    outside it (or of the image edge). width 1: the pixels with a 4-neighbour outside."""
     m = np.asarray(mask, bool)
-    inner = np.zeros_like(m)
-    inner[1:-1, 1:-1] = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    inner = m
+    for _ in range(max(int(width), 1)):
+        eroded = np.zeros_like(m)
+        eroded[1:-1, 1:-1] = (inner[1:-1, 1:-1] & inner[:-2, 1:-1] & inner[2:, 1:-1] & inner[1:-1, :-2]
+                              & inner[1:-1, 2:])
+        inner = eroded
     return m & ~inner
 
 
@@ -192,7 +199,7 @@ def overlay_rgba(view: View, *, mask=None, ground_truth=None, labels=None, every
     if small_labels is not None:
         for v in np.unique(small_labels):
             if v:
-                _paint(layer, outline(small_labels == v), palette_color(int(v)), 1.0)
+                _paint(layer, outline(small_labels == v, width=LABEL_OUTLINE_PX), palette_color(int(v)), 1.0)
     if ground_truth is not None and np.any(ground_truth):
         _paint(layer, outline(view.resample(np.asarray(ground_truth, bool), fill=False)), GROUND_TRUTH_RGB, 1.0)
     return layer

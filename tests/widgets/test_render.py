@@ -84,3 +84,23 @@ def test_outline_is_the_inner_boundary():
     m[1:6, 1:6] = True
     o = render.outline(m)
     assert o.sum() == 16 and not o[3, 3] and o[1, 1]
+
+
+def test_outline_width_two_is_a_two_pixel_band():
+    m = np.zeros((9, 9), bool)
+    m[1:8, 1:8] = True                          # 7 x 7 square: band of width 2 = 49 - 3 x 3 inner
+    o = render.outline(m, width=2)
+    assert o.sum() == 49 - 9 and o[2, 2] and not o[4, 4] and not o[0, 0]
+    edge = np.ones((4, 4), bool)                # touching the image edge: the edge counts as outside
+    assert render.outline(edge, width=2).sum() == 16
+
+
+def test_accepted_label_outline_shows_over_the_prediction():
+    v = render.View(h=20, w=20, ch=20, cw=20)
+    labels = np.zeros((20, 20), np.uint16)
+    labels[5:15, 5:15] = 1
+    mask = labels > 0                           # the prediction that was just accepted: same region
+    layer = render.overlay_rgba(v, mask=mask, labels=labels)
+    for y, x in ((5, 5), (6, 6), (5, 10)):      # the 2-pixel band is solid label colour
+        assert tuple(layer[y, x]) == (*render.palette_color(1), 255)
+    assert tuple(layer[10, 10, :3]) != render.palette_color(1)   # inside: prediction over the label fill

@@ -152,7 +152,7 @@ def test_legend_and_accepted_labels_drawn_distinguishably(ct):
     view = render.View(64, 80, 64, 80)
     mask = disk((64, 80), 30, 20, 10)
     layer = render.overlay_rgba(view, mask=mask, labels=mask.astype(np.uint16))
-    edge = render.outline(mask)
+    edge = render.outline(mask, width=render.LABEL_OUTLINE_PX)
     assert (layer[edge][:, :3] == render.palette_color(1)).all()          # label outline over the prediction
     inner = mask & ~edge
     assert not (layer[inner][:, :3] == render.palette_color(1)).all(axis=1).any()
