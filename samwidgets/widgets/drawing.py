@@ -85,7 +85,7 @@ class Painter:
         key = (key, self.view.key())
         cached = self._overlay.get(key, False)
         if cached is False:
-            crop = render.crop_transparent(render.overlay_rgba(self.view, **layers))
+            crop = render.overlay_crop(self.view, **layers)
             cached = None if crop is None else (png_bytes(crop[0]), crop[1], crop[2])
             if len(self._overlay) > CACHE_ENTRIES:
                 self._overlay.clear()

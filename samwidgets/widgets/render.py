@@ -172,6 +172,46 @@ def _paint(rgba: np.ndarray, where: np.ndarray, rgb, alpha: float) -> None:
     rgba[..., 3][where] = np.clip(a_out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+OVERLAY_INPUTS = ("heat", "everything", "labels", "mask", "ground_truth")
+
+
+def _canvas_planes(view: View, *, mask=None, ground_truth=None, labels=None, everything=None,
+                   heat=None) -> dict[str, np.ndarray]:
+    """The overlay inputs (see :func:`overlay_rgba`) resampled to the canvas, those absent or empty left out."""
+    planes = {}
+    if heat is not None:
+        planes["heat"] = view.resample(np.asarray(heat, np.uint8), fill=0)
+    for name, lab in (("everything", everything), ("labels", labels)):
+        if lab is not None and np.any(lab):
+            planes[name] = view.resample(np.asarray(lab))
+    if mask is not None:
+        planes["mask"] = view.resample(np.asarray(mask, bool), fill=False)
+    if ground_truth is not None and np.any(ground_truth):
+        planes["ground_truth"] = view.resample(np.asarray(ground_truth, bool), fill=False)
+    return planes
+
+
+def _compose(planes: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """(h, w, 4) straight-alpha layer of canvas planes of that shape, in the order of overlay_rgba."""
+    layer = np.zeros(shape + (4,), np.uint8)
+    if "heat" in planes:
+        layer[...] = planes["heat"]
+    for name, alpha in (("everything", EVERYTHING_ALPHA), ("labels", LABEL_ALPHA)):
+        if name in planes:
+            for v in np.unique(planes[name]):
+                if v:
+                    _paint(layer, planes[name] == v, palette_color(int(v)), alpha)
+    if "mask" in planes:
+        _paint(layer, planes["mask"], PREDICTION_RGB, PREDICTION_ALPHA)
+    if "labels" in planes:
+        for v in np.unique(planes["labels"]):
+            if v:
+                _paint(layer, outline(planes["labels"] == v, width=LABEL_OUTLINE_PX), palette_color(int(v)), 1.0)
+    if "ground_truth" in planes:
+        _paint(layer, outline(planes["ground_truth"]), GROUND_TRUTH_RGB, 1.0)
+    return layer
+
+
 def overlay_rgba(view: View, *, mask=None, ground_truth=None, labels=None, everything=None,
                  heat=None) -> np.ndarray:
     """(ch, cw, 4) uint8 straight-alpha overlay, bottom to top: heat map (RGBA), segment-everything map
@@ -182,27 +222,34 @@ def overlay_rgba(view: View, *, mask=None, ground_truth=None, labels=None, every
     Inputs are image-resolution planes: everything/labels int (H, W), mask/ground_truth bool (H, W),
     heat (H, W, 4) uint8 RGBA.
     """
-    layer = np.zeros((view.ch, view.cw, 4), np.uint8)
-    if heat is not None:
-        layer[...] = view.resample(np.asarray(heat, np.uint8), fill=0)
-    small_labels = None
-    for lab, alpha in ((everything, EVERYTHING_ALPHA), (labels, LABEL_ALPHA)):
-        if lab is not None and np.any(lab):
-            small = view.resample(np.asarray(lab))
-            for v in np.unique(small):
-                if v:
-                    _paint(layer, small == v, palette_color(int(v)), alpha)
-            if lab is labels:
-                small_labels = small
-    if mask is not None:
-        _paint(layer, view.resample(np.asarray(mask, bool), fill=False), PREDICTION_RGB, PREDICTION_ALPHA)
-    if small_labels is not None:
-        for v in np.unique(small_labels):
-            if v:
-                _paint(layer, outline(small_labels == v, width=LABEL_OUTLINE_PX), palette_color(int(v)), 1.0)
-    if ground_truth is not None and np.any(ground_truth):
-        _paint(layer, outline(view.resample(np.asarray(ground_truth, bool), fill=False)), GROUND_TRUTH_RGB, 1.0)
-    return layer
+    planes = _canvas_planes(view, mask=mask, ground_truth=ground_truth, labels=labels, everything=everything,
+                            heat=heat)
+    return _compose(planes, (view.ch, view.cw))
+
+
+def _bounds(plane: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) half-open canvas bounds of the non-zero pixels of a (h, w[, 4]) plane (RGBA: alpha)."""
+    nz = plane[..., 3] if plane.ndim == 3 else plane
+    rows = np.flatnonzero(nz.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(nz[rows[0]:rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def overlay_crop(view: View, **inputs) -> tuple[np.ndarray, int, int] | None:
+    """:func:`crop_transparent` of :func:`overlay_rgba` (same inputs), composed only inside the bounds of
+    the inputs: on a 512 x 512 canvas a click's overlay takes ~0.3 ms instead of ~3 ms. Exact: no input
+    reaches outside those bounds, and an outline pixel there has its outside neighbour beyond them too."""
+    planes = _canvas_planes(view, **inputs)
+    boxes = [b for b in map(_bounds, planes.values()) if b is not None]
+    if not boxes:
+        return None
+    y0, y1 = min(b[0] for b in boxes), max(b[1] for b in boxes)
+    x0, x1 = min(b[2] for b in boxes), max(b[3] for b in boxes)
+    layer = _compose({k: p[y0:y1, x0:x1] for k, p in planes.items()}, (y1 - y0, x1 - x0))
+    crop = crop_transparent(layer)
+    return None if crop is None else (crop[0], crop[1] + x0, crop[2] + y0)
 
 
 def crop_transparent(layer: np.ndarray) -> tuple[np.ndarray, int, int] | None:

@@ -104,3 +104,42 @@ def test_accepted_label_outline_shows_over_the_prediction():
     for y, x in ((5, 5), (6, 6), (5, 10)):      # the 2-pixel band is solid label colour
         assert tuple(layer[y, x]) == (*render.palette_color(1), 255)
     assert tuple(layer[10, 10, :3]) != render.palette_color(1)   # inside: prediction over the label fill
+
+
+def _blob(rng, shape, n=3):
+    m = np.zeros(shape, bool)
+    for _ in range(n):
+        y, x = rng.integers(0, shape[0]), rng.integers(0, shape[1])
+        r = rng.integers(1, 12)
+        yy, xx = np.ogrid[:shape[0], :shape[1]]
+        m |= (yy - y) ** 2 + (xx - x) ** 2 <= r * r
+    return m
+
+
+def test_overlay_crop_equals_the_cropped_full_composition():
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        h, w = 40, 56
+        view = render.View(h=h, w=w, ch=int(rng.integers(30, 80)), cw=int(rng.integers(30, 80)),
+                           zoom=float(rng.choice([1.0, 1.7, 0.6])),
+                           center=(float(rng.uniform(0, w)), float(rng.uniform(0, h))))
+        inputs = {"mask": _blob(rng, (h, w)) if trial % 5 else np.zeros((h, w), bool),
+                  "ground_truth": _blob(rng, (h, w)) if trial % 3 else None}
+        if trial % 2:
+            labels = np.zeros((h, w), np.uint16)
+            labels[_blob(rng, (h, w))] = 1
+            labels[_blob(rng, (h, w), 1)] = 4
+            inputs["labels"] = labels
+        if trial % 4 == 1:
+            inputs["everything"] = (_blob(rng, (h, w)) * 2).astype(np.int32)
+        if trial % 7 == 2:
+            heat = np.zeros((h, w, 4), np.uint8)
+            heat[_blob(rng, (h, w))] = (200, 30, 30, 128)
+            inputs["heat"] = heat
+        full = render.crop_transparent(render.overlay_rgba(view, **inputs))
+        fast = render.overlay_crop(view, **inputs)
+        if full is None:
+            assert fast is None
+            continue
+        assert fast is not None and fast[1:] == full[1:]
+        np.testing.assert_array_equal(fast[0], full[0])
