@@ -39,8 +39,9 @@ def _verdict(median_ms: float, target: float) -> str:
     return f"target <= {target:.0f} ms median  [{'OK' if median_ms <= target else 'MISSED'}]"
 
 
-def click_latency(predictor, case: str, repeats: int) -> tuple[list[float], float]:
-    """(click -> overlay latencies (s), median encoder seconds of one slice)."""
+def click_latency(predictor, case: str, repeats: int) -> tuple[list[float], list[float], float]:
+    """(click -> overlay latencies (s), the model's decode of the same point alone right after each click
+    (s), median encoder seconds of one slice)."""
     from samwidgets.paths import repo_root
     from samwidgets.widgets import SliceViewer
 
@@ -56,7 +57,8 @@ def click_latency(predictor, case: str, repeats: int) -> tuple[list[float], floa
     print(f"encode one slice: median of 3 {1000 * statistics.median(encodes):.0f} ms")
     ys, xs = np.nonzero(gt)
     picks = np.random.default_rng(0).choice(len(xs), size=repeats + 3)
-    out = []
+    out, decodes = [], []
+    emb = s.embedder.get(s.z)
     for i, k in enumerate(picks):
         s.clear()
         cx, cy = viewer.view.image_to_canvas(float(xs[k]) + 0.5, float(ys[k]) + 0.5)
@@ -65,10 +67,14 @@ def click_latency(predictor, case: str, repeats: int) -> tuple[list[float], floa
         viewer.input.on_mouse_up(cx, cy)
         dt = time.perf_counter() - t0
         assert s.state.n_prompts == 1 and s.view_state.mask is not None
+        t1 = time.perf_counter()
+        predictor.decode(emb, points_xy=np.array([[xs[k], ys[k]]], float), point_labels=np.array([1]))
+        dd = time.perf_counter() - t1
         if i >= 3:  # warm-up
             out.append(dt)
+            decodes.append(dd)
     viewer.close()
-    return out, statistics.median(encodes)
+    return out, decodes, statistics.median(encodes)
 
 
 def scroll_then_box(predictor, case: str, *, prefetch: int, rate: float) -> tuple[list[float], list[bool], int]:
@@ -115,11 +121,14 @@ def main(argv=None) -> int:
     predictor = load("litemedsam", device=args.device)   # no embedding cache: every slice is really encoded
     print(f"case {args.case}, device {predictor.device}, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    clicks, encode_s = click_latency(predictor, args.case, args.repeats)
+    clicks, decodes, encode_s = click_latency(predictor, args.case, args.repeats)
     warm, ready, n = scroll_then_box(predictor, args.case, prefetch=2, rate=args.rate)
     cold, _, _ = scroll_then_box(predictor, args.case, prefetch=0, rate=args.rate)
     mc, mw, mo = (1000 * statistics.median(v) for v in (clicks, warm, cold))
     print(f"click -> overlay drawn          {_ms(clicks)}   {_verdict(mc, CLICK_TARGET_MS)}")
+    overhead = 1000 * statistics.median(np.subtract(clicks, decodes))
+    print(f"  of which the model's decode   {_ms(decodes)}   (same point, alone; the viewer adds "
+          f"{overhead:.1f} ms median: state, metrics, overlay, PNG, canvas message)")
     print(f"scroll {args.rate:g}/s, then box -> mask   {_ms(warm)}   {_verdict(mw, SCROLL_BOX_TARGET_MS)}")
     hot = [t for t, r in zip(warm, ready) if r]
     if hot:
