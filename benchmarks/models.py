@@ -225,7 +225,50 @@ def main(argv=None) -> int:
         best, med = timed(lambda: disk_only.encode(image), args.repeats * 4)
         row("disk tier (memory bound 0)", best, med, TARGETS["cache"])
         assert cached.stats["encoder_calls"] == 1 and disk_only.stats["encoder_calls"] == 0
+        if fast.engine.name == "onnx":
+            decode_beside_encode(fast, emb, box, args.repeats * 2)
     return 0
+
+
+def decode_beside_encode(fast, emb, box, repeats: int) -> None:
+    """One box decode while another thread encodes without pause (the viewer's prefetch), with the
+    encoder's threads at normal and at background priority (samwidgets.priority), against the decode alone."""
+    import threading
+
+    from samwidgets.models.onnx_encoder import cpu_session
+    from samwidgets.priority import background_nice, lower_this_thread, made_in_background_thread
+
+    x = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)
+    threads = fast.engine.encoder.session.get_session_options().intra_op_num_threads
+    print("one box decode while an encode runs in another thread (the viewer's prefetch):")
+    best, med = timed(lambda: fast.decode(emb, box_xyxy=box), repeats)
+    row("alone", best, med)
+    for label, nice in (("encoder at normal priority", 0), (f"encoder at background priority (nice +{background_nice()})",
+                                                            background_nice())):
+        session = made_in_background_thread(lambda: cpu_session(fast.engine.encoder.path, threads=threads), nice=nice)
+        stop, encodes = threading.Event(), []
+
+        def encode_on(session=session, nice=nice):
+            lower_this_thread(nice)
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                session.run(None, {session.get_inputs()[0].name: x})
+                encodes.append(time.perf_counter() - t0)
+
+        worker = threading.Thread(target=encode_on, daemon=True)
+        worker.start()
+        time.sleep(0.5)
+        samples = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fast.decode(emb, box_xyxy=box)
+            samples.append(time.perf_counter() - t0)
+            time.sleep(0.03)
+        stop.set()
+        worker.join()
+        a = np.asarray(samples) * 1000
+        row(label, float(a.min()), float(np.median(a)),
+            extra=f"  encodes meanwhile {1000 * float(np.median(encodes)):.0f} ms each")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The architecture's rules of the house, checked: imports point down, and the headless core stays light.
 
-Layers, bottom to top (architecture.md): the base (errors, atomic, paths, lru; the package root) ->
+Layers, bottom to top (architecture.md): the base (errors, atomic, paths, lru, priority; the package root) ->
 io, prompts, masks, metrics, manifest -> models -> evaluation -> analysis -> widgets -> reports -> cli.
 :data:`ALLOWED` states, for every package and top-level module, which others it may import; anything not
 listed is an upward (or sideways) import and fails the test. A new package must add its row.
@@ -17,11 +17,12 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "samwidgets"
 
-BASE = {"__init__", "errors", "atomic", "paths", "lru"}
+BASE = {"__init__", "errors", "atomic", "paths", "lru", "priority"}
 CORE = BASE | {"io", "prompts", "masks", "metrics", "manifest"}
 #: package or top-level module -> what it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     "__init__": set(), "errors": set(), "atomic": {"errors"}, "paths": {"errors"}, "lru": set(),
+    "priority": set(),
     "bootstrap": {"__init__", "paths"},  # standard library + paths only: runs before any install
     "io": BASE,
     "masks": BASE,

@@ -15,6 +15,10 @@ Cache dir: ``$SAMWIDGETS_CACHE_DIR`` else ``~/.cache/samwidgets``. Sessions (:fu
 let idle intra-op threads spin-wait (``$SAMWIDGETS_ORT_SPIN=1`` re-enables it): spinning ORT threads
 slowed the torch work that follows a run 5-10x on 2 cores, with no gain for ORT itself.
 
+The encoder session's intra-op threads run at background CPU priority (:mod:`samwidgets.priority`;
+``$SAMWIDGETS_BACKGROUND_NICE=0`` turns it off): a mask decode that overlaps an encode (the viewer's
+prefetch) keeps its speed.
+
 Any failure (onnxruntime or onnx missing, export error) raises :class:`OnnxUnavailable`; callers fall
 back to torch. torch and onnxruntime are imported inside the functions.
 """
@@ -30,6 +34,7 @@ import numpy as np
 
 from samwidgets.atomic import atomic_write
 from samwidgets.paths import cache_root
+from samwidgets.priority import made_in_background_thread
 
 
 class OnnxUnavailable(RuntimeError):
@@ -71,7 +76,10 @@ class OnnxEncoder:
 
     def __init__(self, path: Path, *, threads: int | None = None):
         self.path = Path(path)
-        self.session = cpu_session(self.path, threads=threads)
+        # the encoder is the long throughput job (background prefetch), the decoder the latency job: the
+        # session's intra-op threads run at background priority (samwidgets.priority), so a decode that
+        # overlaps an encode keeps its speed; an encode alone runs as fast as before
+        self.session = made_in_background_thread(lambda: cpu_session(self.path, threads=threads))
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -8,6 +8,8 @@ Background scheduling: one worker thread takes slices from an ordered wish list.
 now looks at slice z) replaces the list: z first, then the neighbours, nearest first, further ahead in the
 direction the user is scrolling (:func:`prefetch_order`); slices dropped from the list are cancelled (an
 encode already running finishes and is kept). :meth:`get` moves a slice someone waits for to the front.
+The worker runs at background CPU priority (:mod:`samwidgets.priority`), so a decode the user waits for
+is not slowed by a prefetch encode running beside it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Callable
 
 from samwidgets.errors import SamwidgetsError
 from samwidgets.models.protocol import model_errors
+from samwidgets.priority import lower_this_thread
 
 
 def prefetch_order(z: int, radius: int, direction: int, n_slices: int) -> list[int]:
@@ -110,7 +113,9 @@ class Embedder:
         return emb
 
     def _work(self) -> None:
-        """The worker thread: encode the first wanted slice until closed."""
+        """The worker thread (at background CPU priority, samwidgets.priority: a decode for the user's
+        click or box gets the cores first): encode the first wanted slice until closed."""
+        lower_this_thread()
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
