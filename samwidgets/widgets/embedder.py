@@ -6,7 +6,7 @@ memory (least recently used dropped first).
 
 Background scheduling: one worker thread takes slices from an ordered wish list. :meth:`focus` (the user
 now looks at slice z) replaces the list: z first, then the neighbours, nearest first, further ahead in the
-direction the user is scrolling (:func:`prefetch_order`); slices dropped from the list are cancelled (an
+direction the user is scrolling, both ways at rest (:func:`prefetch_order`); slices dropped from the list are cancelled (an
 encode already running finishes and is kept). :meth:`get` moves a slice someone waits for to the front.
 The worker runs at background CPU priority (:mod:`samwidgets.priority`), so a decode the user waits for
 is not slowed by a prefetch encode running beside it.
@@ -24,18 +24,18 @@ from samwidgets.priority import lower_this_thread
 
 
 def prefetch_order(z: int, radius: int, direction: int, n_slices: int) -> list[int]:
-    """Slices to embed when the user looks at slice z, in order: z; then, when scrolling (direction +1 or
-    -1), z + d·1 .. z + d·2·radius ahead with z - d·1 .. z - d·radius behind, interleaved nearest first
-    (ahead before behind at equal distance); when not scrolling (direction 0), z±1 .. z±radius. Out of
-    range slices are left out. Ahead goes twice as far as behind: a scroll on keeps its lead, and the
-    encoder (the slow part: ~0.4-0.7 s per slice on 2 CPU cores) gets as much time as possible."""
+    """Slices to embed when the user looks at slice z, in order: z, then its neighbours nearest first.
+    Where the user may go next the neighbours reach 2·radius deep: both sides when at rest (direction 0),
+    the scroll direction when scrolling (direction +1 or -1), with only radius slices behind (ahead before
+    behind at equal distance). Out of range slices are left out. The depth gives a scroll a lead: one
+    encode (~0.4-0.7 s per slice on 2 CPU cores) can be longer than the time between two slices."""
     radius = max(int(radius), 0)
-    ahead = 2 * radius if direction else radius
     step = 1 if direction >= 0 else -1
+    behind = 2 * radius if direction == 0 else radius
     order = [z]
-    for d in range(1, ahead + 1):
+    for d in range(1, 2 * radius + 1):
         order.append(z + step * d)
-        if d <= radius:
+        if d <= behind:
             order.append(z - step * d)
     return [zz for zz in order if 0 <= zz < n_slices]
 

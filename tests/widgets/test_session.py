@@ -142,14 +142,15 @@ def test_integer_ground_truth_becomes_one_mask_per_value():
 
 def test_background_embedding_prefetches_neighbours():
     fake = FakePredictor()
-    s = Session(volume(), model=fake, background=True, prefetch=1)
+    s = Session(volume(n=9), model=fake, background=True, prefetch=1)
     s.wait(10)
-    assert s.embedding_status == "ready" and len(fake.encoded) == 3  # slice 2 and its neighbours 1, 3
+    # slice 4, then its neighbours nearest first, 2 x prefetch deep at rest: 5, 3, 6, 2
+    assert s.embedding_status == "ready" and len(fake.encoded) == 5
     events = []
     s.view_state.observe(events.append)
-    s.set_slice(3)
+    s.set_slice(5)
     s.wait(10)
-    assert s.embedding_ready and len(fake.encoded) == 4  # slice 4 prefetched
+    assert s.embedding_ready and len(fake.encoded) == 6  # scrolling up: slice 7 (2 ahead) prefetched
     s.click(10, 10)
     assert s.mask.sum() == disk((64, 80), 10, 10, 10).sum()
     assert {"z"} <= events[0] and any({"prompts", "mask"} <= e for e in events)
