@@ -45,7 +45,8 @@ class Session:
     label_names:  names offered for :meth:`accept` (default: the ground-truth names; accept() without a
                   name uses the first, or "foreground" when there is none).
     background:   embed slices in a worker thread (the viewer sets it); off = encode when first needed.
-    prefetch:     how many neighbouring slices on each side to pre-embed in background mode.
+    prefetch:     pre-embed radius in background mode: z±1..prefetch behind, 2 x prefetch ahead in the scroll
+                  direction (both ways at rest); see embedder.prefetch_order.
     autosave_dir: a directory to autosave the prompt log + labels to (see autosave.py); autosave_delay s.
     preset:       intensity preset (samwidgets.io.PRESETS) giving the model's input when the image is not
                   uint8 already (a raw file): default "ct_soft_tissue" when values reach below -200 (HU),
