@@ -52,8 +52,9 @@ def folder(tmp_path):
     return tmp_path
 
 
-def test_several_label_files_each_with_its_rule_and_a_field_of_view(folder):
-    path = _write(folder / "m.yaml", """\
+def _two_label_manifest(folder):
+    """A glob manifest of the toy folder: two label files, each with its rule, and a field of view."""
+    return _write(folder / "m.yaml", """\
     cases_glob:
       image: "images/*.png"
       label:
@@ -61,6 +62,10 @@ def test_several_label_files_each_with_its_rule_and_a_field_of_view(folder):
         - {file: "myelin/{stem}_m.png", rule: {type: values, labels: {255: myelin}}}
       fov: "fov/{stem}.gif"
     """)
+
+
+def test_several_label_files_each_with_its_rule_and_a_field_of_view(folder):
+    path = _two_label_manifest(folder)
     report = inspect_manifest(path)
     assert report.ok, report.problems
     case = load_manifest(path).case("a")
@@ -79,14 +84,7 @@ def test_load_and_check_read_each_label_file_and_the_field_of_view_once(folder, 
     import samwidgets.io.labels
     from samwidgets.manifest.check import check_case
 
-    path = _write(folder / "m.yaml", """\
-    cases_glob:
-      image: "images/*.png"
-      label:
-        - {file: "axon/{stem}.png", rule: {type: threshold, threshold: 127, name: axon}}
-        - {file: "myelin/{stem}_m.png", rule: {type: values, labels: {255: myelin}}}
-      fov: "fov/{stem}.gif"
-    """)
+    path = _two_label_manifest(folder)
     case = load_manifest(path).case("a")
     want_labels, want_fov = case.load_labels(), case.load_fov()
     reads: list[str] = []
