@@ -98,14 +98,21 @@ def jitter_box(box_xyxy, shape_hw: tuple[int, int], *, rng: np.random.Generator,
     return np.array([min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])])
 
 
+#: the densest segment-everything grid: 64 x 64 = 4096 point prompts (SAM's automatic generator uses 32 x 32);
+#: a larger one, e.g. from an edited prompt log, would decode millions of prompts
+MAX_GRID_SIDE = 64
+
+
 def grid_points(shape_hw: tuple[int, int], *, n_per_side: int = 32) -> np.ndarray:
     """A regular grid of point prompts for segment-everything, as in SAM's automatic mask generator.
 
     shape_hw: (H, W) of the slice. Returns (n_per_side**2, 2) float xy pixels at the centres of an
-    n_per_side x n_per_side tiling of the image, row by row (y outer, x inner).
+    n_per_side x n_per_side tiling of the image, row by row (y outer, x inner). PromptError unless
+    n_per_side is an integer in 1..MAX_GRID_SIDE.
     """
-    if n_per_side < 1:
-        raise PromptError(f"n_per_side must be >= 1, got {n_per_side}")
+    if isinstance(n_per_side, bool) or not isinstance(n_per_side, (int, np.integer)) \
+            or not 1 <= n_per_side <= MAX_GRID_SIDE:
+        raise PromptError(f"n_per_side must be an integer in 1..{MAX_GRID_SIDE}, got {n_per_side!r}")
     h, w = int(shape_hw[0]), int(shape_hw[1])
     offsets = (np.arange(n_per_side) + 0.5) / n_per_side
     xs = offsets * w - 0.5

@@ -16,6 +16,10 @@ from samwidgets.atomic import write_json_atomic
 from samwidgets.errors import InputError, PromptError
 from samwidgets.widgets.state import Change
 
+#: the label volume's type; ids 1..LABEL_MAX name labels, 0 is background
+LABEL_DTYPE = np.uint16
+LABEL_MAX = int(np.iinfo(LABEL_DTYPE).max)
+
 
 class Annotator:
     """The label volume (uint16, spatial ``shape``), its names and a version that bumps at every change."""
@@ -23,7 +27,7 @@ class Annotator:
     def __init__(self, shape: tuple[int, ...], label_names: list[str], *, where: str = "image"):
         self.shape = tuple(int(s) for s in shape)
         self.is_3d = len(self.shape) == 3
-        self.labels = np.zeros(self.shape, np.uint16)
+        self.labels = np.zeros(self.shape, LABEL_DTYPE)
         self.label_names: list[str] = list(label_names)
         self.version = 0
         self.where = where
@@ -36,12 +40,14 @@ class Annotator:
     def label_id(self, label) -> int:
         """The integer id of ``label`` (a name, added to label_names when new, or an id >= 1)."""
         if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
-            if not 1 <= int(label) <= 65535:
-                raise InputError(f"label id {label} must be in 1..65535", where="labels")
+            if not 1 <= int(label) <= LABEL_MAX:
+                raise InputError(f"label id {label} must be in 1..{LABEL_MAX}", where="labels")
             while len(self.label_names) < int(label):
                 self.label_names.append(f"label {len(self.label_names) + 1}")
             return int(label)
-        name = str(label).strip()
+        if not isinstance(label, str):
+            raise InputError(f"a label is a name or an id, got {type(label).__name__} {label!r:.60}", where="labels")
+        name = label.strip()
         if not name:
             raise InputError("a label needs a name", where="labels")
         if name not in self.label_names:

@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import threading
 import time
 import weakref
@@ -40,8 +41,11 @@ import numpy as np
 from samwidgets.atomic import atomic_write, write_json_atomic
 from samwidgets.errors import InputError
 from samwidgets.paths import cache_root
+from samwidgets.widgets.annotation import LABEL_MAX
+from samwidgets.widgets.prompt_log import MAX_LOG_BYTES
 
 FORMAT = "samwidgets.autosave"
+SESSION_FILE = "session.json"   # the log and the name of the current label file, in the autosave folder
 DEFAULT_DELAY = 0.5          # seconds from the last edit to the write (the issue asks for <= 1 s)
 STALE_TMP_AGE = 3600.0       # without fcntl: a temporary this old belongs to a dead writer
 
@@ -58,7 +62,12 @@ def _lock(directory: Path):
         import fcntl
     except ImportError:
         return None
-    handle = open(directory / ".lock", "a+")
+    path = directory / ".lock"
+    _check_regular(path, "the autosave lock file", missing_ok=True)
+    try:
+        handle = open(path, "a+")
+    except OSError as exc:
+        raise InputError(f"cannot open the autosave lock file: {exc.strerror or exc}", where=path) from None
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -69,6 +78,21 @@ def _lock(directory: Path):
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
+
+
+def _check_regular(path: Path, what: str, *, missing_ok: bool = False) -> None:
+    """InputError naming ``path`` when it exists but is not a regular file (a FIFO would block a read, a
+    folder cannot be read), before anything opens it; a missing file is an error unless ``missing_ok``."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise InputError(f"{what} is missing", where=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror or exc}", where=path) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{what} is not a regular file", where=path)
 
 
 def remove_stale_temporaries(directory: Path, *, locked: bool) -> list[str]:
@@ -197,7 +221,7 @@ class Autosaver:
 
     @property
     def session_file(self) -> Path:
-        return self.directory / "session.json"
+        return self.directory / SESSION_FILE
 
     def _last_generation(self) -> int:
         gens = [int(p.stem.split("-")[1]) for p in self.directory.glob("labels-*.npy") if p.stem.split("-")[1].isdigit()]
@@ -235,26 +259,59 @@ class Autosaver:
 
 def read_autosave(directory) -> tuple[dict, np.ndarray | None, list[str], str | None] | None:
     """(log, labels or None, label_names, labels file name) of an autosave folder (no lock taken), or None
-    when it holds no ``session.json``. InputError naming the file when it is unreadable."""
+    when it holds no ``session.json``. InputError naming the file when it is unreadable: not a regular file
+    (checked before opening, so a FIFO cannot block), larger than MAX_LOG_BYTES, not JSON (nesting too
+    deep included), not an autosave, or labels that are not a label volume (:func:`check_label_array`)."""
     d = Path(directory)
-    session_file = d / "session.json"
-    if not session_file.exists():
+    session_file = d / SESSION_FILE
+    if not session_file.exists() and not session_file.is_symlink():
         return None
+    _check_regular(session_file, "the autosave")
     try:
+        if session_file.stat().st_size > MAX_LOG_BYTES:
+            raise InputError(f"the autosave is larger than {MAX_LOG_BYTES:,} bytes", where=session_file)
         data = json.loads(session_file.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"the autosave is unreadable: {exc}", where=session_file) from None
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise InputError(f"the autosave is unreadable: {reason}", where=session_file) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("log"), dict):
         raise InputError("not a samwidgets autosave file", where=session_file)
     labels, name = None, data.get("labels_file")
     if name:
         path = d / Path(str(name)).name
+        _check_regular(path, "the autosaved labels file")
         try:
             labels = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise InputError(f"the autosaved labels are unreadable: {exc}", where=path) from None
+        check_label_array(labels, path)
     names = data.get("label_names", [])
-    return data["log"], labels, [str(n) for n in names] if isinstance(names, list) else [], name
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise InputError(f"label_names must be a list of strings, got {names!r:.80}", where=session_file)
+    if labels is not None and labels.size and int(labels.max()) > len(names):
+        raise InputError(f"the autosaved labels use ids up to {int(labels.max())} but only {len(names)} label "
+                         f"names are saved", where=path)
+    return data["log"], labels, names, name
+
+
+def check_label_array(labels: np.ndarray, path: Path) -> None:
+    """InputError naming ``path`` unless ``labels`` is a (y, x) or (z, y, x) array of integer (or bool)
+    label ids in 0..LABEL_MAX (the session's label volume type): a float, text or record array, or negative
+    or too large ids, would be cast silently or fail on restore."""
+    if labels.ndim not in (2, 3):
+        raise InputError(f"the autosaved labels are {labels.ndim}-D, not a (y, x) or (z, y, x) label volume",
+                         where=path)
+    if labels.dtype.kind not in "biu":
+        raise InputError(f"the autosaved labels are of type {labels.dtype}, not integer label ids", where=path)
+    if labels.size and labels.dtype.kind != "b":
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi > LABEL_MAX:
+            raise InputError(f"the autosaved label ids span {lo}..{hi}, outside 0..{LABEL_MAX}", where=path)
+
+
+def _prompt_events(log: dict) -> list[dict]:
+    events = log.get("events")
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 
 
 def describe_autosave(directory) -> str:
@@ -266,9 +323,8 @@ def describe_autosave(directory) -> str:
     if loaded is None:
         return ""
     log, labels, _, _ = loaded
-    events = [e for e in log.get("events", []) if isinstance(e, dict)]
-    prompts = [e for e in events if e.get("op") in ("click", "box", "set_prompt")]
-    slices = {e.get("slice") for e in prompts}
+    prompts = [e for e in _prompt_events(log) if e.get("op") in ("click", "box", "set_prompt")]
+    slices = {repr(e.get("slice")) for e in prompts}  # repr: a corrupt log may hold unhashable values
     if labels is None or not labels.any():
         labelled = "no labels"
     elif labels.ndim == 3:
@@ -282,7 +338,7 @@ def set_aside_autosave(directory) -> Path | None:
     """Rename an existing autosave directory to ``<name>-<YYYYmmdd-HHMMSS>`` so that a fresh session does
     not overwrite it; returns the new path, or None when there was nothing to keep."""
     d = Path(directory)
-    if not (d / "session.json").exists():
+    if not (d / SESSION_FILE).exists():
         return None
     handle = _lock(d)   # AutosaveInUse when a live session writes there: never rename a folder in use
     if handle is not None:

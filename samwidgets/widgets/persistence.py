@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from samwidgets.errors import InputError, PromptError
-from samwidgets.widgets.prompt_log import parse_log
+from samwidgets.widgets.prompt_log import log_path, parse_log
 
 
 class Persistence:
@@ -56,12 +56,17 @@ class Persistence:
         the labels are restored from a file). Masks are decoded lazily (only where an accepted mask or a
         candidate choice needs one, and for the slice shown); the view state is published once at the end."""
         events, shape = parse_log(log)
+        source = log_path(log)
         if shape is not None and tuple(shape) != self.shape:
             raise PromptError(f"the log was made on an image of shape {tuple(shape)}, this one is {self.shape}",
-                              where="prompt log")
+                              where=source or "prompt log")
         self.replaying = True
         try:
             self.replay_onto(events, accept)
+        except (PromptError, InputError) as exc:
+            if source is None:
+                raise
+            raise type(exc)(exc.reason, where=source) from None  # name the file, not "prompt log"
         finally:
             self.replaying = False
             self.refocus()
@@ -86,7 +91,7 @@ class Persistence:
     def restore(self, directory=None) -> bool:
         """Restore labels and prompts from an autosave directory (default: the autosaver's); False when it
         holds no autosave yet."""
-        from samwidgets.widgets.autosave import read_autosave
+        from samwidgets.widgets.autosave import SESSION_FILE, read_autosave
 
         autosaver = self.autosaver()
         if directory is None and autosaver is None:
@@ -95,11 +100,15 @@ class Persistence:
         loaded = read_autosave(folder)
         if loaded is None:
             return False
-        log, labels, names, _ = loaded
-        self.annotator.check_shape(labels, where=folder)
+        log, labels, names, labels_file = loaded
+        folder = Path(folder)
+        self.annotator.check_shape(labels, where=folder / Path(str(labels_file)).name if labels_file else folder)
         self.restoring = True
         try:
-            self.replay(log, accept=False)
+            try:
+                self.replay(log, accept=False)
+            except (PromptError, InputError) as exc:  # name the autosave file it came from
+                raise type(exc)(f"its prompt log: {exc.reason}", where=folder / SESSION_FILE) from None
             with self.lock:
                 self.annotator.restore(labels, names, where=folder)
         finally:

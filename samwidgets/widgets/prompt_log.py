@@ -25,12 +25,15 @@ Two formats are read:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
-from samwidgets.errors import PromptError
+from samwidgets.errors import InputError, PromptError
 
 FORMAT = "samwidgets.prompt_log"
 VERSION = 1
+#: the largest JSON file read back as a prompt log or an autosave (a long session's log is a few MB)
+MAX_LOG_BYTES = 256 << 20
 # each operation and the keys its event must carry (numbers: "x", "y", "slice", "index"; "box": 4 numbers)
 REQUIRED = {"click": ("x", "y"), "box": ("box",), "undo": (), "redo": (), "clear": (), "select": ("index",),
             "set_slice": ("slice",), "accept": ("label",), "propagate": ("label",), "set_prompt": ("prompt",),
@@ -56,18 +59,22 @@ def parse_log(log, *, where: str = "prompt log") -> tuple[list[dict], list[int] 
 
     Raises PromptError naming ``where`` when the log is unreadable or holds an unknown operation.
     """
-    if isinstance(log, Path) or (isinstance(log, str) and not log.lstrip().startswith("{")):
-        path = Path(log)
+    path = log_path(log)
+    if path is not None:
         where = str(path)
         try:
+            if path.is_file() and path.stat().st_size > MAX_LOG_BYTES:
+                raise PromptError(f"the prompt log is larger than {MAX_LOG_BYTES:,} bytes", where=where)
+            if path.exists() and not path.is_file():
+                raise PromptError("the prompt log is not a regular file", where=where)  # a FIFO would block
             log = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise PromptError(f"cannot read the prompt log: {exc}", where=where) from None
+        except (OSError, ValueError, RecursionError) as exc:
+            raise PromptError(f"cannot read the prompt log: {_json_problem(exc)}", where=where) from None
     elif isinstance(log, (str, bytes)):
         try:
             log = json.loads(log)
-        except ValueError as exc:
-            raise PromptError(f"the prompt log is not valid JSON: {exc}", where=where) from None
+        except (ValueError, RecursionError) as exc:
+            raise PromptError(f"the prompt log is not valid JSON: {_json_problem(exc)}", where=where) from None
     if not isinstance(log, dict):
         raise PromptError(f"a prompt log must be a JSON object, got {type(log).__name__}", where=where)
     if log.get("format") == FORMAT:
@@ -82,7 +89,7 @@ def parse_log(log, *, where: str = "prompt log") -> tuple[list[dict], list[int] 
         for i, ev in enumerate(events):
             check_event(ev, i, where=where)
         shape = log.get("image_shape")
-        if shape is not None and not (isinstance(shape, list) and all(_is_number(v) for v in shape)):
+        if shape is not None and not (isinstance(shape, list) and all(_is_whole(v) for v in shape)):
             raise PromptError(f"image_shape must be a list of integers, got {shape!r}", where=where)
         return events, None if shape is None else [int(s) for s in shape]
     if "prompts" in log:
@@ -99,8 +106,23 @@ def parse_log(log, *, where: str = "prompt log") -> tuple[list[dict], list[int] 
     raise PromptError("not a prompt log: expected 'format': 'samwidgets.prompt_log' or a 'prompts' list", where=where)
 
 
+def log_path(log) -> Path | None:
+    """The file a log given as a path (Path, or a str that is not JSON text) is read from; None otherwise."""
+    if isinstance(log, Path) or (isinstance(log, str) and not log.lstrip().startswith("{")):
+        return Path(log)
+    return None
+
+
+def _json_problem(exc: Exception) -> object:
+    return "nested too deeply" if isinstance(exc, RecursionError) else exc
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_whole(value) -> bool:
+    return _is_number(value) and math.isfinite(value) and float(value).is_integer()
 
 
 def check_event(ev, i: int, *, where: str) -> None:
@@ -115,6 +137,16 @@ def check_event(ev, i: int, *, where: str) -> None:
             raise PromptError(f"event {i} ({ev['op']}): {k} must be a number, got {ev[k]!r}", where=where)
     if "box" in ev and not (isinstance(ev["box"], list) and len(ev["box"]) == 4 and all(map(_is_number, ev["box"]))):
         raise PromptError(f"event {i} (box): box must be 4 numbers x0, y0, x1, y1, got {ev['box']!r}", where=where)
+    if "positive" in ev and not isinstance(ev["positive"], bool):
+        raise PromptError(f"event {i} ({ev['op']}): positive must be true or false, got {ev['positive']!r}",
+                          where=where)
+    zr = ev.get("z_range")
+    if zr is not None and not (isinstance(zr, list) and len(zr) == 2 and all(map(_is_whole, zr))):
+        raise PromptError(f"event {i} ({ev['op']}): z_range must be null or 2 slice numbers, got {zr!r:.80}",
+                          where=where)
+    if "prompt" in ev and not isinstance(ev["prompt"], dict):
+        raise PromptError(f"event {i} ({ev['op']}): prompt must be a Prompt.to_json() object, got "
+                          f"{type(ev['prompt']).__name__}", where=where)
 
 
 def replay_events(session, events: list[dict], *, accept: bool = True) -> None:
@@ -126,9 +158,11 @@ def replay_events(session, events: list[dict], *, accept: bool = True) -> None:
     for i, ev in enumerate(events):
         try:
             _apply_event(session, ev, accept=accept)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PromptError(f"event {i} ({ev.get('op')}) cannot be replayed: {type(exc).__name__}: {exc}",
                               where="prompt log") from None
+        except (PromptError, InputError) as exc:  # the session refused it: say which event
+            raise type(exc)(f"event {i} ({ev.get('op')}) cannot be replayed: {exc}", where="prompt log") from None
 
 
 def _apply_event(session, ev: dict, *, accept: bool) -> None:

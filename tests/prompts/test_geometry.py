@@ -15,6 +15,7 @@ from samwidgets.prompts import (
     grid_points,
     jitter_box,
 )
+from samwidgets.prompts.geometry import MAX_GRID_SIDE
 
 
 def rng(seed=0):
@@ -92,6 +93,10 @@ def test_grid_points():
     assert np.all(g[:, 0] >= 0) and np.all(g[:, 0] < 200) and np.all(g[:, 1] < 100)
     assert np.allclose(g[:4, 1], g[0, 1])  # first row shares y
     assert np.allclose(np.diff(g[:4, 0]), 50)
+    assert grid_points((100, 200), n_per_side=MAX_GRID_SIDE).shape == (MAX_GRID_SIDE**2, 2)
+    for bad in (0, MAX_GRID_SIDE + 1, 10**6, 2.5, "8", True):  # 10**6 per side was a 7 TiB allocation
+        with pytest.raises(PromptError, match="n_per_side"):
+            grid_points((100, 200), n_per_side=bad)
 
 
 def test_distance_map_on_bounding_box_equals_full_transform():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -89,3 +91,47 @@ def test_float_ground_truth_with_nan_is_a_label_error():
         Session(image(), model=FakePredictor(), ground_truth=gt)
     with pytest.raises(LabelError, match="NaN"):
         Session(image(), model=FakePredictor(), ground_truth={"lesion": gt})
+
+
+def click_at(x=10, y=10, **extra):
+    return {"op": "click", "slice": 0, "x": x, "y": y, **extra}
+
+
+@pytest.mark.parametrize("events, reason", [
+    ([{"op": "set_prompt", "prompt": "abc"}], "prompt must be a Prompt.to_json"),  # was AttributeError
+    ([{"op": "set_prompt", "prompt": [1, 2]}], "prompt must be a Prompt.to_json"),
+    ([click_at(positive="no")], "positive must be true or false"),                 # was read as True
+    ([click_at(), {"op": "accept", "label": ["a"]}], "a label is a name or an id"),  # was named "['a']"
+    ([click_at(), {"op": "accept", "label": "a"}, {"op": "propagate", "label": "a", "z_range": [0, 1, 2]}],
+     "z_range must be null or 2 slice numbers"),                                    # was cut to [0, 1]
+    ([{"op": "segment_everything", "n_per_side": 10**6}], "n_per_side must be an integer"),  # was MemoryError
+])
+def test_replay_of_an_event_with_wrong_types_is_a_typed_error_naming_the_event(events, reason):
+    s = Session(image(), model=FakePredictor(multimask=True))
+    with pytest.raises((PromptError, InputError), match=f"event {len(events) - 1}.*{reason}"):
+        s.replay(log(*events))
+
+
+@pytest.mark.parametrize("shape", [[float("nan"), 80], [64, float("inf")], [64.5, 80]])
+def test_replay_of_a_log_with_a_non_integer_image_shape_is_a_prompt_error(shape):
+    bad = {**log(click_at()), "image_shape": shape}  # NaN and inf were a raw ValueError / OverflowError
+    with pytest.raises(PromptError, match="image_shape must be a list of integers"):
+        Session(image(), model=FakePredictor()).replay(bad)
+
+
+def test_replay_of_a_deeply_nested_log_names_the_file(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)  # was a raw RecursionError
+    with pytest.raises(PromptError, match="nested too deeply") as info:
+        Session(image(), model=FakePredictor()).replay(path)
+    assert info.value.where == str(path)
+    with pytest.raises(PromptError, match="nested too deeply"):
+        Session(image(), model=FakePredictor()).replay('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+
+def test_an_event_the_session_refuses_names_the_log_file_and_the_event(tmp_path):
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps(log(click_at(), click_at(x=500))))  # the second click lies outside the image
+    with pytest.raises(PromptError, match="event 1 .*outside") as info:
+        Session(image(), model=FakePredictor()).replay(path)
+    assert info.value.where == str(path)  # was "image", with no event number
