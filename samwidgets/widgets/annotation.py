@@ -25,6 +25,9 @@ class Annotator:
     """The label volume (uint16, spatial ``shape``), its names and a version that bumps at every change."""
 
     def __init__(self, shape: tuple[int, ...], label_names: list[str], *, where: str = "image"):
+        """label_names: a list (or tuple) of strings; anything else is an InputError (a str is not split)."""
+        if not (isinstance(label_names, (list, tuple)) and all(isinstance(n, str) for n in label_names)):
+            raise InputError(f"label_names must be a list of strings, got {label_names!r:.80}", where="label_names")
         self.shape = tuple(int(s) for s in shape)
         self.is_3d = len(self.shape) == 3
         self.labels = np.zeros(self.shape, LABEL_DTYPE)

@@ -71,7 +71,7 @@ class Session:
         self.predictor, self._owns_predictor = load_predictor(model, device=device, cache=cache)
         self.model_name = getattr(self.predictor, "name", type(self.predictor).__name__)
         where = str(self.source or "image")
-        self.annotator = Annotator(self.shape, list(label_names) if label_names else list(self.ground_truth),
+        self.annotator = Annotator(self.shape, label_names if label_names else list(self.ground_truth),
                                    where=where)
         self.log = PromptLog()
         self.history = History()

@@ -135,3 +135,11 @@ def test_an_event_the_session_refuses_names_the_log_file_and_the_event(tmp_path)
     with pytest.raises(PromptError, match="event 1 .*outside") as info:
         Session(image(), model=FakePredictor()).replay(path)
     assert info.value.where == str(path)  # was "image", with no event number
+
+
+@pytest.mark.parametrize("names", [5, "abc", [{"a": 1}], ["ok", None]])
+def test_label_names_that_are_not_a_list_of_strings_are_an_input_error(names):
+    # 5 was a raw TypeError; "abc" became the labels a, b, c; a dict became a label name
+    with pytest.raises(InputError, match="label_names must be a list of strings"):
+        Session(image(), model=FakePredictor(), label_names=names)
+    assert Session(image(), model=FakePredictor(), label_names=("liver", "lesion")).label_names == ["liver", "lesion"]
