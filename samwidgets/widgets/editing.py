@@ -10,6 +10,8 @@ the view state, ``replaying()`` whether a log is being replayed, ``warning(state
 
 from __future__ import annotations
 
+import numpy as np
+
 from samwidgets.errors import PromptError, SamwidgetsError
 from samwidgets.widgets.observable import Message
 from samwidgets.widgets.predictions import as_number, check_xy
@@ -55,10 +57,26 @@ class PromptEditor:
         from samwidgets.prompts.types import Prompt
 
         p = prompt if isinstance(prompt, Prompt) else Prompt.from_json(prompt)
+        self._check_prompt(p)
         new = SliceState.from_prompt(p)
         for x, y, _ in new.points:
             check_xy(x, y, self.width, self.height, where=self.where)
         self.edit("set_prompt", new, prompt=p.to_json())
+
+    def _check_prompt(self, p) -> None:
+        """PromptError unless each point has one label, 0 or 1 (zip would drop points or labels silently),
+        and the box holds finite numbers."""
+        if p.points_xy is not None and p.point_labels is not None:
+            labels = np.asarray(p.point_labels).reshape(-1)
+            if len(labels) != p.n_points:
+                raise PromptError(f"the prompt has {p.n_points} points but {len(labels)} point labels",
+                                  where=self.where)
+            if not np.isin(labels, (0, 1)).all():
+                raise PromptError(f"point labels must be 1 (positive) or 0 (negative), got {labels.tolist()!r:.80}",
+                                  where=self.where)
+        if p.box_xyxy is not None and not np.isfinite(np.asarray(p.box_xyxy, float)).all():
+            raise PromptError(f"the prompt's box is not 4 finite numbers: {np.asarray(p.box_xyxy).tolist()}",
+                              where=self.where)
 
     def edit(self, op: str, new: SliceState, **event) -> None:
         """Make ``new`` the current slice's prompt state as one undoable, logged change; a state the model

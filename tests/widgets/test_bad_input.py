@@ -143,3 +143,21 @@ def test_label_names_that_are_not_a_list_of_strings_are_an_input_error(names):
     with pytest.raises(InputError, match="label_names must be a list of strings"):
         Session(image(), model=FakePredictor(), label_names=names)
     assert Session(image(), model=FakePredictor(), label_names=("liver", "lesion")).label_names == ["liver", "lesion"]
+
+
+@pytest.mark.parametrize("prompt, reason", [
+    ({"points_xy": [[10, 10], [20, 20], [30, 30]], "point_labels": [1]}, "3 points but 1 point labels"),
+    ({"points_xy": [[10, 10]], "point_labels": [1, 0, 1]}, "1 points but 3 point labels"),
+    ({"points_xy": [[10, 10]], "point_labels": [7]}, "must be 1 .* or 0"),
+    ({"box_xyxy": [float("nan"), 0, 10, 10]}, "not 4 finite numbers"),
+])
+def test_set_prompt_with_mismatched_labels_or_a_nan_box_is_a_prompt_error(prompt, reason):
+    """zip() used to drop the extra points or labels, 7 was kept as a label, a NaN box reached the model."""
+    s = Session(image(), model=FakePredictor())
+    with pytest.raises(PromptError, match=reason):
+        s.set_prompt(prompt)
+    with pytest.raises(PromptError, match=f"event 0 .*{reason}"):
+        s.replay(log({"op": "set_prompt", "slice": 0, "prompt": prompt}))
+    assert s.state.empty
+    s.set_prompt({"points_xy": [[10, 10], [20, 20]], "point_labels": [1, 0], "box_xyxy": [5, 5, 40, 40]})
+    assert s.state.points == ((10.0, 10.0, 1), (20.0, 20.0, 0)) and s.state.box == (5.0, 5.0, 40.0, 40.0)
