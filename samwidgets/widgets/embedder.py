@@ -24,19 +24,21 @@ from samwidgets.priority import lower_this_thread
 
 
 def prefetch_order(z: int, radius: int, direction: int, n_slices: int) -> list[int]:
-    """Slices to embed when the user looks at slice z, in order: z, then its neighbours nearest first.
-    Where the user may go next the neighbours reach 2·radius deep: both sides when at rest (direction 0),
-    the scroll direction when scrolling (direction +1 or -1), with only radius slices behind (ahead before
-    behind at equal distance). Out of range slices are left out. The depth gives a scroll a lead: one
-    encode (~0.4-0.7 s per slice on 2 CPU cores) can be longer than the time between two slices."""
+    """Slices to embed when the user looks at slice z, in order: z, then its neighbours nearest first, to
+    2·radius on both sides. Scrolling (direction +1 or -1), the slices ahead come first: ahead to 2·radius
+    interleaved with behind to radius (ahead before behind at equal distance), then the rest behind, which
+    a scroll that goes on replaces before they are reached; at rest (direction 0) both sides alternate.
+    Out of range slices are left out. The depth gives a scroll a lead: one encode (~0.4-0.8 s per slice
+    on 2 CPU cores) can be longer than the time between two slices."""
     radius = max(int(radius), 0)
     step = 1 if direction >= 0 else -1
-    behind = 2 * radius if direction == 0 else radius
+    first_behind = 2 * radius if direction == 0 else radius
     order = [z]
     for d in range(1, 2 * radius + 1):
         order.append(z + step * d)
-        if d <= behind:
+        if d <= first_behind:
             order.append(z - step * d)
+    order += [z - step * d for d in range(first_behind + 1, 2 * radius + 1)]
     return [zz for zz in order if 0 <= zz < n_slices]
 
 
