@@ -25,6 +25,19 @@ class Opening:
     notes: list[tuple[str, str]] = field(default_factory=list)   # (text, level)
 
 
+def viewer_cache(cache, model):
+    """The embedding cache of a viewer's session: for cache="default", a new EmbeddingCache (memory + the
+    shared on-disk store under ``$SAMWIDGETS_CACHE_DIR``) when the model is named by string and built for
+    this viewer, else None (a predictor object brings its own); any other value as given."""
+    if not (isinstance(cache, str) and cache == "default"):
+        return cache
+    if not isinstance(model, str):
+        return None
+    from samwidgets.models.cache import EmbeddingCache
+
+    return EmbeddingCache()
+
+
 def open_session(opened: Opened, *, autosave_dir, restore: bool, **session_kwargs) -> Opening:
     """A Session on ``opened`` with its autosave folder chosen and restored (see the module docstring).
 

@@ -77,14 +77,13 @@ class SliceViewer(W.VBox):
         if isinstance(source, Session):
             self.session, self.case_id, self.manifest, self._owns_session = source, source.case_id, None, False
         else:
-            from samwidgets.widgets.opening import open_session
+            from samwidgets.widgets.opening import open_session, viewer_cache
 
             opened = open_source(source, case=case)
             self.case_id, self.manifest, self._owns_session = opened.case_id, opened.manifest, True
-            if isinstance(cache, str) and cache == "default":
-                cache = _default_cache() if isinstance(model, str) else None
             opening = open_session(opened, autosave_dir=autosave_dir, restore=restore, model=model,
-                                   ground_truth=ground_truth, label_names=label_names, device=device, cache=cache,
+                                   ground_truth=ground_truth, label_names=label_names, device=device,
+                                   cache=viewer_cache(cache, model),
                                    background=background, prefetch=prefetch, preset=preset,
                                    source=getattr(opened.image, "path", None) or opened.description)
             self.session, notes = opening.session, opening.notes
@@ -394,9 +393,3 @@ class SliceViewer(W.VBox):
         self.ui.label.value = name
         self.redraw("overlay")
 
-
-def _default_cache():
-    """An EmbeddingCache (memory + the shared on-disk store) for one viewer's model."""
-    from samwidgets.models.cache import EmbeddingCache
-
-    return EmbeddingCache()

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image as PILImage
 
 from samwidgets.errors import ImageReadError
-from samwidgets.io.video import load_clip, natural_key, read_video_file, read_vos, vos_videos
+from samwidgets.io.video import load_clip, natural_key, read_vos, vos_videos
+from samwidgets.io.video_file import read_video_file
 from tests.conftest import need
 
 REAL_CLIP = "ultrasound_video/ciocr-breast-us"

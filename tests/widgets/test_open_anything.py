@@ -43,3 +43,16 @@ def test_explore_a_file_an_array_and_a_case(tmp_path):
     assert m.case_id == CT
     with pytest.raises(InputError):
         explore(str(tmp_path / "missing.nii.gz"), **common)
+
+
+def test_a_viewer_gets_its_own_embedding_cache_only_for_a_model_it_builds(tmp_path, monkeypatch):
+    from samwidgets.models.cache import EmbeddingCache
+    from samwidgets.widgets.opening import viewer_cache
+
+    monkeypatch.setenv("SAMWIDGETS_CACHE_DIR", str(tmp_path))
+    made = viewer_cache("default", "litemedsam")
+    assert isinstance(made, EmbeddingCache) and made is not viewer_cache("default", "litemedsam")
+    assert viewer_cache("default", object()) is None            # a predictor object brings its own cache
+    assert viewer_cache(None, "litemedsam") is None              # None: no cache
+    given = EmbeddingCache()
+    assert viewer_cache(given, "litemedsam") is given            # anything else: as given
