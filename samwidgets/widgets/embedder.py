@@ -6,8 +6,8 @@ memory (least recently used dropped first).
 
 Background scheduling: one worker thread takes slices from an ordered wish list. :meth:`focus` (the user
 now looks at slice z) replaces the list: z first, then the neighbours, nearest first, further ahead in the
-direction the user is scrolling, both ways at rest (:func:`prefetch_order`); slices dropped from the list are cancelled (an
-encode already running finishes and is kept). :meth:`get` moves a slice someone waits for to the front.
+direction the user is scrolling, both ways at rest (:func:`prefetch_order`); slices dropped from the list
+are cancelled (an encode already running finishes and is kept). :meth:`get` moves a slice someone waits for to the front.
 The worker runs at background CPU priority (:mod:`samwidgets.priority`), so a decode the user waits for
 is not slowed by a prefetch encode running beside it.
 """
@@ -130,14 +130,12 @@ class Embedder:
                 self._encode(z)
             except SamwidgetsError as exc:
                 err = exc
-                with self._lock:
-                    self._errors[z] = exc
             except Exception as exc:  # noqa: BLE001 - model_errors wraps model failures; keep the worker alive
                 err = SamwidgetsError(f"encoding slice {z} failed: {type(exc).__name__}: {exc}")
-                with self._lock:
-                    self._errors[z] = err
             finally:
                 with self._cond:
+                    if err is not None:
+                        self._errors[z] = err
                     self._running = None
                     event = self._events.pop(z, None)
                     self._cond.notify_all()
@@ -203,12 +201,6 @@ class Embedder:
         if err is not None:
             raise err
         return self._encode(z)
-
-    def prefetch(self, z: int, radius: int) -> None:
-        """Append the neighbours z±1..radius to the wish list (background mode only; nearest first)."""
-        if self.background:
-            for zz in prefetch_order(z, radius, 0, self.n_slices)[1:]:
-                self.request(zz)
 
     def focus(self, z: int, radius: int) -> None:
         """The user now looks at slice z: the wish list becomes :func:`prefetch_order` (z first, further

@@ -173,8 +173,8 @@ class Session:
         with self._lock:
             self.z = z
             self.files.record("set_slice", slice=z)
-        if self.embedder.background and not self.files.replaying:
-            self.embedder.focus(z, self.prefetch)
+        if not self.files.replaying:
+            self.embedder.focus(z, self.prefetch)  # background mode only
         self.files.flush()
         self.publisher.publish(cause="slice")
 
@@ -322,8 +322,7 @@ class Session:
 
     # -- prompt log, files, autosave (the Persistence part) ----------------------------------------
     def _refocus(self) -> None:
-        if self.embedder.background:
-            self.embedder.focus(self.z, self.prefetch)
+        self.embedder.focus(self.z, self.prefetch)  # background mode only
 
     def replay(self, log, *, accept: bool = True) -> None:
         """Re-apply a prompt log (dict, JSON text or .json path; session or results-table format) onto this
