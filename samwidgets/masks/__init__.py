@@ -1,6 +1,7 @@
 """Mask analysis (numpy / scipy / scikit-image; no torch, ipywidgets or ipycanvas): connected components of
 binary masks (:mod:`samwidgets.masks.components`), the distance of object pixels to the background
-(:mod:`samwidgets.masks.distance`) and object and prompt descriptors (:mod:`samwidgets.masks.descriptors`). Masks are bool arrays (y, x) or (z, y, x) in array order.
+(:mod:`samwidgets.masks.distance`), a mask's extent (:mod:`samwidgets.masks.extent`) and object and prompt
+descriptors (:mod:`samwidgets.masks.descriptors`). Masks are bool arrays (y, x) or (z, y, x) in array order.
 """
 
 from __future__ import annotations

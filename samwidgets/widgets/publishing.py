@@ -13,29 +13,9 @@ is being replayed (nothing is published then), ``everything(z)`` slice z's segme
 
 from __future__ import annotations
 
-import numpy as np
-
 from samwidgets.errors import InputError, SamwidgetsError
+from samwidgets.masks.extent import bounds, union_bounds
 from samwidgets.widgets.observable import Message, Observable, slice_label
-
-
-def bounds(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1), half-open, of the True pixels of a bool (H, W) mask; None when it is empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-def union_window(a, b) -> tuple[slice, slice] | None:
-    """The (rows, cols) slices covering two bounds() results (either may be None); None when both are."""
-    boxes = [box for box in (a, b) if box is not None]
-    if not boxes:
-        return None
-    y0, y1, x0, x1 = (min(v[0] for v in boxes), max(v[1] for v in boxes), min(v[2] for v in boxes),
-                      max(v[3] for v in boxes))
-    return slice(y0, y1), slice(x0, x1)
 
 
 class Publisher:
@@ -117,8 +97,9 @@ class Publisher:
         key = (label, z)
         if key not in self._gt_bounds:
             self._gt_bounds[key] = bounds(gt)
-        window = union_window(bounds(mask), self._gt_bounds[key])
-        # both empty (window None): the full planes give the empty-mask policy's answer
+        box = union_bounds(bounds(mask), self._gt_bounds[key])
+        # both empty (box None): the full planes give the empty-mask policy's answer
+        window = None if box is None else (slice(box[0], box[1]), slice(box[2], box[3]))
         p, g = (mask, gt) if window is None else (mask[window], gt[window])
         result = {"dice": float(dice(p, g)), "iou": float(iou(p, g))}
         self._memo = (z, label, mask, result)

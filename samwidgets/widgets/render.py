@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from samwidgets.io.presets import window
+from samwidgets.masks.extent import bounds, union_bounds
 
 PREDICTION_RGB = (0, 255, 255)     # the current mask: cyan fill
 PREDICTION_ALPHA = 0.45
@@ -172,9 +173,6 @@ def _paint(rgba: np.ndarray, where: np.ndarray, rgb, alpha: float) -> None:
     rgba[..., 3][where] = np.clip(a_out * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-OVERLAY_INPUTS = ("heat", "everything", "labels", "mask", "ground_truth")
-
-
 def _canvas_planes(view: View, *, mask=None, ground_truth=None, labels=None, everything=None,
                    heat=None) -> dict[str, np.ndarray]:
     """The overlay inputs (see :func:`overlay_rgba`) resampled to the canvas, those absent or empty left out."""
@@ -227,26 +225,15 @@ def overlay_rgba(view: View, *, mask=None, ground_truth=None, labels=None, every
     return _compose(planes, (view.ch, view.cw))
 
 
-def _bounds(plane: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1) half-open canvas bounds of the non-zero pixels of a (h, w[, 4]) plane (RGBA: alpha)."""
-    nz = plane[..., 3] if plane.ndim == 3 else plane
-    rows = np.flatnonzero(nz.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(nz[rows[0]:rows[-1] + 1].any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
 def overlay_crop(view: View, **inputs) -> tuple[np.ndarray, int, int] | None:
     """:func:`crop_transparent` of :func:`overlay_rgba` (same inputs), composed only inside the bounds of
     the inputs: on a 512 x 512 canvas a click's overlay takes ~0.3 ms instead of ~3 ms. Exact: no input
     reaches outside those bounds, and an outline pixel there has its outside neighbour beyond them too."""
     planes = _canvas_planes(view, **inputs)
-    boxes = [b for b in map(_bounds, planes.values()) if b is not None]
-    if not boxes:
+    box = union_bounds(*(bounds(p[..., 3] if p.ndim == 3 else p) for p in planes.values()))  # RGBA: alpha
+    if box is None:
         return None
-    y0, y1 = min(b[0] for b in boxes), max(b[1] for b in boxes)
-    x0, x1 = min(b[2] for b in boxes), max(b[3] for b in boxes)
+    y0, y1, x0, x1 = box
     layer = _compose({k: p[y0:y1, x0:x1] for k, p in planes.items()}, (y1 - y0, x1 - x0))
     crop = crop_transparent(layer)
     return None if crop is None else (crop[0], crop[1] + x0, crop[2] + y0)
@@ -255,9 +242,8 @@ def overlay_crop(view: View, **inputs) -> tuple[np.ndarray, int, int] | None:
 def crop_transparent(layer: np.ndarray) -> tuple[np.ndarray, int, int] | None:
     """(crop, x0, y0): the smallest part of an RGBA layer holding every non-transparent pixel, with its
     canvas offset; None when the layer is fully transparent."""
-    alpha = layer[..., 3]
-    rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
-    if rows.size == 0:
+    box = bounds(layer[..., 3])
+    if box is None:
         return None
-    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    return layer[y0:y1, x0:x1], int(x0), int(y0)
+    y0, y1, x0, x1 = box
+    return layer[y0:y1, x0:x1], x0, y0
