@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import json
 import os
 import re
-import stat
 import threading
 import time
 import weakref
@@ -42,7 +40,7 @@ from samwidgets.atomic import atomic_write, write_json_atomic
 from samwidgets.errors import InputError
 from samwidgets.paths import cache_root
 from samwidgets.widgets.annotation import LABEL_MAX
-from samwidgets.widgets.prompt_log import MAX_LOG_BYTES
+from samwidgets.widgets.prompt_log import check_regular_file, read_json_file
 
 FORMAT = "samwidgets.autosave"
 SESSION_FILE = "session.json"   # the log and the name of the current label file, in the autosave folder
@@ -63,7 +61,7 @@ def _lock(directory: Path):
     except ImportError:
         return None
     path = directory / ".lock"
-    _check_regular(path, "the autosave lock file", missing_ok=True)
+    check_regular_file(path, "the autosave lock file", missing_ok=True)
     try:
         handle = open(path, "a+")
     except OSError as exc:
@@ -78,21 +76,6 @@ def _lock(directory: Path):
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
-
-
-def _check_regular(path: Path, what: str, *, missing_ok: bool = False) -> None:
-    """InputError naming ``path`` when it exists but is not a regular file (a FIFO would block a read, a
-    folder cannot be read), before anything opens it; a missing file is an error unless ``missing_ok``."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        if missing_ok:
-            return
-        raise InputError(f"{what} is missing", where=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what}: {exc.strerror or exc}", where=path) from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{what} is not a regular file", where=path)
 
 
 def remove_stale_temporaries(directory: Path, *, locked: bool) -> list[str]:
@@ -260,26 +243,19 @@ class Autosaver:
 def read_autosave(directory) -> tuple[dict, np.ndarray | None, list[str], str | None] | None:
     """(log, labels or None, label_names, labels file name) of an autosave folder (no lock taken), or None
     when it holds no ``session.json``. InputError naming the file when it is unreadable: not a regular file
-    (checked before opening, so a FIFO cannot block), larger than MAX_LOG_BYTES, not JSON (nesting too
+    (checked before opening, so a FIFO cannot block), larger than prompt_log.MAX_LOG_BYTES, not JSON (nesting too
     deep included), not an autosave, or labels that are not a label volume (:func:`check_label_array`)."""
     d = Path(directory)
     session_file = d / SESSION_FILE
     if not session_file.exists() and not session_file.is_symlink():
         return None
-    _check_regular(session_file, "the autosave")
-    try:
-        if session_file.stat().st_size > MAX_LOG_BYTES:
-            raise InputError(f"the autosave is larger than {MAX_LOG_BYTES:,} bytes", where=session_file)
-        data = json.loads(session_file.read_text())
-    except (OSError, ValueError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise InputError(f"the autosave is unreadable: {reason}", where=session_file) from None
+    data = read_json_file(session_file, "the autosave")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("log"), dict):
         raise InputError("not a samwidgets autosave file", where=session_file)
     labels, name = None, data.get("labels_file")
     if name:
         path = d / Path(str(name)).name
-        _check_regular(path, "the autosaved labels file")
+        check_regular_file(path, "the autosaved labels file")
         try:
             labels = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from pathlib import Path
 
-from samwidgets.errors import InputError, PromptError
+from samwidgets.errors import InputError, PromptError, SamwidgetsError
 
 FORMAT = "samwidgets.prompt_log"
 VERSION = 1
@@ -62,14 +64,7 @@ def parse_log(log, *, where: str = "prompt log") -> tuple[list[dict], list[int] 
     path = log_path(log)
     if path is not None:
         where = str(path)
-        try:
-            if path.is_file() and path.stat().st_size > MAX_LOG_BYTES:
-                raise PromptError(f"the prompt log is larger than {MAX_LOG_BYTES:,} bytes", where=where)
-            if path.exists() and not path.is_file():
-                raise PromptError("the prompt log is not a regular file", where=where)  # a FIFO would block
-            log = json.loads(path.read_text())
-        except (OSError, ValueError, RecursionError) as exc:
-            raise PromptError(f"cannot read the prompt log: {_json_problem(exc)}", where=where) from None
+        log = read_json_file(path, "the prompt log", error=PromptError)
     elif isinstance(log, (str, bytes)):
         try:
             log = json.loads(log)
@@ -111,6 +106,37 @@ def log_path(log) -> Path | None:
     if isinstance(log, Path) or (isinstance(log, str) and not log.lstrip().startswith("{")):
         return Path(log)
     return None
+
+
+def check_regular_file(path: Path, what: str, *, error: type[SamwidgetsError] = InputError,
+                       missing_ok: bool = False) -> os.stat_result | None:
+    """The stat of ``path``, checked before anything opens it: ``error`` naming ``path`` when it exists but
+    is not a regular file (a FIFO would block a read, a folder cannot be read) or cannot be looked up; a
+    missing file is an error too, unless ``missing_ok`` (then None)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise error(f"{what} is missing", where=path) from None
+    except OSError as exc:
+        raise error(f"cannot read {what}: {exc.strerror or exc}", where=path) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{what} is not a regular file", where=path)
+    return st
+
+
+def read_json_file(path: Path, what: str, *, error: type[SamwidgetsError] = InputError):
+    """The JSON content of ``path`` (a prompt log or an autosave): a regular file of at most MAX_LOG_BYTES
+    (:func:`check_regular_file`); ``error`` naming it otherwise, or when it is not JSON (nesting too deep
+    included: a RecursionError of the parser)."""
+    st = check_regular_file(path, what, error=error)
+    if st.st_size > MAX_LOG_BYTES:
+        raise error(f"{what} is larger than {MAX_LOG_BYTES:,} bytes", where=path)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise error(f"cannot read {what}: {_json_problem(exc)}", where=path) from None
 
 
 def _json_problem(exc: Exception) -> object:
