@@ -7,9 +7,9 @@ memory (least recently used dropped first).
 Background scheduling: one worker thread takes slices from an ordered wish list. :meth:`focus` (the user
 now looks at slice z) replaces the list: z first, then the neighbours, nearest first, further ahead in the
 direction the user is scrolling, both ways at rest (:func:`prefetch_order`); slices dropped from the list
-are cancelled (an encode already running finishes and is kept). :meth:`get` moves a slice someone waits for to the front.
-The worker runs at background CPU priority (:mod:`samwidgets.priority`), so a decode the user waits for
-is not slowed by a prefetch encode running beside it.
+are cancelled (an encode already running finishes and is kept). :meth:`get` moves a slice someone waits
+for to the front. The worker runs at background CPU priority (:mod:`samwidgets.priority`), so a decode
+the user waits for is not slowed by a prefetch encode running beside it.
 """
 
 from __future__ import annotations
