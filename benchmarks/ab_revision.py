@@ -51,7 +51,6 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", nargs="+", default=["onnx", "torch"])
     args = ap.parse_args(argv)
 
-    from samwidgets.io import load_image  # noqa: F401  (the package under test imports first)
     from samwidgets.manifest.build import default_shared_data
     from samwidgets.models.litemedsam import build
     from samwidgets.models.registry import get_spec
